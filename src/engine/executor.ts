@@ -1,0 +1,219 @@
+/**
+ * Runs one claimed run to its end, or until it must let go of it.
+ *
+ *   for each step in order:
+ *     recorded completed → its stored output becomes `prev`; skip (never re-run)
+ *     recorded failed    → a crash hit between recording the failure and marking the run: go to failure
+ *     otherwise          → attempt it (retries, backoff, timeout), then record the outcome under the lease
+ *   last step: its result and the run's completion are recorded in one transaction when the adapter can.
+ *   failure: record the failed step, run onFailure, mark the run failed (each under the lease).
+ *
+ * Every write is fenced by the lease: when one reports the lease gone, the executor stops at once
+ * and touches the run no more. Cancellation and lease loss abort the run's signal; engine stop
+ * lets the current step finish and record, then releases the run to `pending` for the next engine.
+ */
+
+import { sleep, type Clock } from '../core/clock.ts'
+import { LeaseLostError, ReflowError, StepTimeoutError } from '../core/errors.ts'
+import { errorMessage, roundTrip } from '../core/json.ts'
+import { retryDelay } from '../core/retry.ts'
+import type { ClaimedRun, StepResult } from '../core/types.ts'
+import type { EngineStorage } from '../storage/adapter.ts'
+import type { AnyWorkflow, StepDefinition } from '../workflow/workflow.ts'
+import type { EngineHooks } from './hooks.ts'
+
+export interface ExecutorContext {
+  storage: EngineStorage
+  clock: Clock
+  hooks: EngineHooks
+  reportError(error: unknown): void
+  /** Aborted when the engine stops: no new step starts, backoff waits end early. */
+  stopSignal: AbortSignal
+}
+
+/** A run being executed: its claim and the signal that cancellation or lease loss aborts. */
+export interface ActiveRun {
+  readonly run: ClaimedRun
+  readonly controller: AbortController
+}
+
+type Attempt =
+  | { kind: 'completed'; output: unknown; attempts: number }
+  | { kind: 'failed'; error: Error; attempts: number }
+  | { kind: 'interrupted' }
+
+export async function executeRun(ctx: ExecutorContext, workflow: AnyWorkflow, active: ActiveRun): Promise<void> {
+  const { storage, clock } = ctx
+  const { run } = active
+  const signal = active.controller.signal
+  const recorded = new Map((run.steps ?? (await storage.getStepResults(run.id))).map((s) => [s.name, s]))
+  const steps = workflow.steps
+  let prev: unknown
+
+  for (let index = 0; index < steps.length; index++) {
+    const step = steps[index]!
+    const done = recorded.get(step.name)
+    if (done?.status === 'completed') {
+      prev = done.output
+      continue
+    }
+    if (done?.status === 'failed') {
+      return failRun(ctx, workflow, active, step.name, new Error(done.error ?? 'unknown error'), null)
+    }
+    if (signal.aborted) return
+    if (ctx.stopSignal.aborted) return release(ctx, active)
+
+    const attempt = await attemptStep(ctx, step, run.input, prev, signal)
+    if (attempt.kind === 'interrupted') {
+      return signal.aborted ? undefined : release(ctx, active)
+    }
+    if (attempt.kind === 'failed') {
+      const failed = stepResult(run.id, step.name, 'failed', undefined, errorMessage(attempt.error), attempt.attempts, clock.now())
+      return failRun(ctx, workflow, active, step.name, attempt.error, failed)
+    }
+
+    const result = stepResult(run.id, step.name, 'completed', attempt.output, null, attempt.attempts, clock.now())
+    const last = index === steps.length - 1
+    const held = last && storage.finishRun
+      ? await storage.finishRun(run.id, run.leaseId, 'completed', result)
+      : await storage.saveStepResult(result, run.leaseId)
+    if (!held) return lost(active)
+    callHook(ctx, () =>
+      ctx.hooks.onStepComplete?.({ runId: run.id, workflow: run.workflow, stepName: step.name, output: attempt.output, attempts: attempt.attempts }),
+    )
+    prev = attempt.output
+    if (last && storage.finishRun) return completed(ctx, run)
+  }
+
+  if (!(await storage.updateClaimedRunStatus(run.id, run.leaseId, 'completed'))) return lost(active)
+  completed(ctx, run)
+}
+
+/** One step, attempt after attempt, until it completes, fails for good, or the run is interrupted. */
+async function attemptStep(
+  ctx: ExecutorContext,
+  step: StepDefinition,
+  input: unknown,
+  prev: unknown,
+  runSignal: AbortSignal,
+): Promise<Attempt> {
+  const { policy } = step
+  for (let attempt = 1; ; attempt++) {
+    let error: Error
+    try {
+      const output = await runAttempt(ctx.clock, step, input, prev, runSignal)
+      return { kind: 'completed', output: roundTrip(output, `Output of step "${step.name}"`), attempts: attempt }
+    } catch (thrown) {
+      if (runSignal.aborted) return { kind: 'interrupted' }
+      error = thrown instanceof Error ? thrown : new Error(errorMessage(thrown))
+      // An output that cannot be stored will not become storable by running the step again.
+      if (error instanceof ReflowError && error.code === 'NOT_SERIALIZABLE') return { kind: 'failed', error, attempts: attempt }
+    }
+    if (attempt >= policy.maxAttempts) return { kind: 'failed', error, attempts: attempt }
+    try {
+      await sleep(ctx.clock, retryDelay(policy, attempt), AbortSignal.any([runSignal, ctx.stopSignal]))
+    } catch {
+      return { kind: 'interrupted' }
+    }
+  }
+}
+
+/** One attempt: the handler raced against the run's signal and the attempt's timeout. */
+function runAttempt(clock: Clock, step: StepDefinition, input: unknown, prev: unknown, runSignal: AbortSignal): Promise<unknown> {
+  const attempt = new AbortController()
+  const { timeoutMs } = step.policy
+  return new Promise<unknown>((resolve, reject) => {
+    const onRunAbort = () => {
+      attempt.abort(runSignal.reason)
+      reject(runSignal.reason)
+    }
+    runSignal.addEventListener('abort', onRunAbort, { once: true })
+    const timer = timeoutMs === undefined
+      ? undefined
+      : clock.setTimer(timeoutMs, () => {
+          const timeout = new StepTimeoutError(step.name, timeoutMs)
+          attempt.abort(timeout)
+          reject(timeout)
+        })
+    const settle = () => {
+      timer?.cancel()
+      runSignal.removeEventListener('abort', onRunAbort)
+    }
+    new Promise<unknown>((run) => run(step.handler({ input, prev, signal: attempt.signal }))).then(
+      (output) => {
+        settle()
+        resolve(output)
+      },
+      (error) => {
+        settle()
+        reject(error)
+      },
+    )
+  })
+}
+
+async function failRun(
+  ctx: ExecutorContext,
+  workflow: AnyWorkflow,
+  active: ActiveRun,
+  stepName: string,
+  error: Error,
+  failed: StepResult | null,
+): Promise<void> {
+  const { storage } = ctx
+  const { run } = active
+  const onFailure = workflow.failureHandler
+  let held: boolean
+  if (onFailure) {
+    // The failure is recorded before compensating, so a crash during onFailure resumes here.
+    if (failed && !(await storage.saveStepResult(failed, run.leaseId))) return lost(active)
+    try {
+      await onFailure({ error, stepName, input: run.input, runId: run.id })
+    } catch (compensationError) {
+      ctx.reportError(compensationError)
+    }
+    held = await storage.updateClaimedRunStatus(run.id, run.leaseId, 'failed')
+  } else if (storage.finishRun) {
+    held = await storage.finishRun(run.id, run.leaseId, 'failed', failed ?? undefined)
+  } else {
+    held = (!failed || (await storage.saveStepResult(failed, run.leaseId))) &&
+      (await storage.updateClaimedRunStatus(run.id, run.leaseId, 'failed'))
+  }
+  if (!held) return lost(active)
+  callHook(ctx, () => ctx.hooks.onRunFailed?.({ runId: run.id, workflow: run.workflow, stepName, error }))
+}
+
+function completed(ctx: ExecutorContext, run: ClaimedRun): void {
+  callHook(ctx, () => ctx.hooks.onRunComplete?.({ runId: run.id, workflow: run.workflow }))
+}
+
+/** Gives the run back for another engine to pick up at once, rather than after its lease expires. */
+async function release(ctx: ExecutorContext, active: ActiveRun): Promise<void> {
+  await ctx.storage.updateClaimedRunStatus(active.run.id, active.run.leaseId, 'pending')
+}
+
+function lost(active: ActiveRun): void {
+  if (!active.controller.signal.aborted) active.controller.abort(new LeaseLostError(active.run.id))
+}
+
+function stepResult(
+  runId: string,
+  name: string,
+  status: StepResult['status'],
+  output: unknown,
+  error: string | null,
+  attempts: number,
+  now: number,
+): StepResult {
+  return { runId, name, status, output, error, attempts, createdAt: now, updatedAt: now }
+}
+
+/** Hooks observe; a throwing or rejecting hook is reported, never allowed to affect the run. */
+function callHook(ctx: ExecutorContext, call: () => unknown): void {
+  try {
+    const result = call()
+    if (result instanceof Promise) result.catch(ctx.reportError)
+  } catch (error) {
+    ctx.reportError(error)
+  }
+}

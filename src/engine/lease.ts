@@ -1,0 +1,78 @@
+/**
+ * Lease keeping: one timer per engine renews the lease of every run it executes, all in the same
+ * turn (so a batching adapter writes them in one transaction). A renewal that reports the lease
+ * gone, or no successful renewal for a whole lease duration (the database unreachable), means
+ * another engine may own the run now: `onLost` aborts the run's work and the engine stops touching it.
+ */
+
+import type { Clock, TimerHandle } from '../core/clock.ts'
+import type { EngineStorage } from '../storage/adapter.ts'
+
+interface Lease {
+  leaseId: string
+  renewedAt: number
+}
+
+export interface LeaseKeeper {
+  track(runId: string, leaseId: string): void
+  untrack(runId: string): void
+}
+
+export function createLeaseKeeper(options: {
+  storage: EngineStorage
+  clock: Clock
+  intervalMs: number
+  leaseDurationMs: number
+  onLost(runId: string): void
+  onError(error: unknown): void
+}): LeaseKeeper {
+  const { storage, clock, intervalMs, leaseDurationMs } = options
+  const leases = new Map<string, Lease>()
+  let timer: TimerHandle | undefined
+  let renewing = false
+
+  const schedule = () => {
+    if (timer === undefined && !renewing && leases.size > 0) timer = clock.setTimer(intervalMs, renewAll)
+  }
+
+  function renewAll(): void {
+    timer = undefined
+    renewing = true
+    const renewals = [...leases].map(([runId, lease]) => renew(runId, lease))
+    void Promise.all(renewals).then(() => {
+      renewing = false
+      schedule()
+    })
+  }
+
+  async function renew(runId: string, lease: Lease): Promise<void> {
+    try {
+      const held = await storage.heartbeatRun(runId, lease.leaseId)
+      if (leases.get(runId) !== lease) return
+      if (held) lease.renewedAt = clock.now()
+      else lose(runId)
+    } catch (error) {
+      options.onError(error)
+      if (leases.get(runId) === lease && clock.now() - lease.renewedAt >= leaseDurationMs) lose(runId)
+    }
+  }
+
+  function lose(runId: string): void {
+    leases.delete(runId)
+    options.onLost(runId)
+  }
+
+  return {
+    track(runId, leaseId) {
+      leases.set(runId, { leaseId, renewedAt: clock.now() })
+      schedule()
+    },
+    untrack(runId) {
+      leases.delete(runId)
+      if (leases.size === 0) {
+        timer?.cancel()
+        timer = undefined
+      }
+    },
+  }
+}

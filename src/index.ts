@@ -1,0 +1,67 @@
+/**
+ * reflow-ts: durable multi-step workflows on one SQLite file.
+ *
+ * @example
+ * import { createWorkflow, createEngine } from 'reflow-ts'
+ * import { SQLiteStorage } from 'reflow-ts/sqlite-bun'
+ *
+ * const signup = createWorkflow({ name: 'signup', input: z.object({ email: z.string() }) })
+ *   .step('create-account', async ({ input }) => ({ accountId: await createAccount(input.email) }))
+ *   .step('send-welcome', async ({ input, prev }) => sendWelcome(input.email, prev.accountId))
+ *
+ * const engine = createEngine({ storage: new SQLiteStorage('./reflow.db'), workflows: [signup] })
+ * await engine.start()
+ * await engine.enqueue('signup', { email: 'ada@example.com' })
+ */
+
+export { createWorkflow } from './workflow/workflow.ts'
+export type {
+  AnyWorkflow,
+  FailureContext,
+  FailureHandler,
+  StepConfig,
+  StepContext,
+  StepDefinition,
+  StepHandler,
+  StoredOutput,
+  Workflow,
+  WorkflowConfig,
+  WorkflowEnqueueInput,
+  WorkflowInput,
+  WorkflowSteps,
+} from './workflow/workflow.ts'
+export type { StandardSchemaV1 } from './workflow/schema.ts'
+export { createEngine } from './engine/engine.ts'
+export type { Engine, EngineConfig, EnqueueOptions } from './engine/engine.ts'
+export type { EngineHooks, RunCompleteEvent, RunFailedEvent, StepCompleteEvent } from './engine/hooks.ts'
+export type { EngineStorage, StorageAdapter, StorageAdapterExtensions } from './storage/adapter.ts'
+export type {
+  ClaimedRun,
+  CreateRunResult,
+  JsonValue,
+  RunInfo,
+  RunStatus,
+  StepResult,
+  StepStatus,
+  WorkflowRun,
+} from './core/types.ts'
+export { RunStatuses, StepStatuses } from './core/types.ts'
+export type { Jsonify } from './core/json.ts'
+export type { RetryConfig } from './core/retry.ts'
+export { ManualClock, SystemClock, type Clock, type TimerHandle } from './core/clock.ts'
+export {
+  DuplicateStepError,
+  EngineStoppedError,
+  IdempotencyConflictError,
+  InvalidArgumentError,
+  LeaseLostError,
+  ReflowError,
+  RunCancelledError,
+  SerializationError,
+  StepTimeoutError,
+  StorageError,
+  UnknownWorkflowError,
+  ValidationError,
+  type ReflowErrorCode,
+  type ValidationIssue,
+} from './core/errors.ts'

@@ -1,0 +1,188 @@
+/**
+ * createWorkflow: the immutable, typed workflow builder. Each `.step()` returns a new workflow whose
+ * type records the step's name and stored output, so the next step's `prev`, `enqueue()`'s input
+ * and `testEngine().run()`'s results are all checked at compile time.
+ */
+
+import { DuplicateStepError, InvalidArgumentError } from '../core/errors.ts'
+import type { Jsonify } from '../core/json.ts'
+import { resolveRetryPolicy, type RetryConfig, type RetryPolicy } from '../core/retry.ts'
+import { validateInput, type StandardSchemaV1 } from './schema.ts'
+
+/** What a step handler receives. */
+export interface StepContext<TInput, TPrev> {
+  /** The validated workflow input (the same for every step). */
+  input: TInput
+  /** The previous step's return value, as stored (undefined for the first step). */
+  prev: TPrev
+  /** Aborted when the run is cancelled, its lease is lost, or the attempt times out. */
+  signal: AbortSignal
+}
+
+export type StepHandler<TInput, TPrev, TOutput> = (context: StepContext<TInput, TPrev>) => TOutput
+
+/** The long form of a step: a handler plus retry and timeout settings. */
+export interface StepConfig<TInput, TPrev, TOutput> {
+  handler: StepHandler<TInput, TPrev, TOutput>
+  retry?: RetryConfig
+  /** Timeout per attempt in milliseconds; takes precedence over `retry.timeoutMs`. */
+  timeoutMs?: number
+}
+
+/** What an `onFailure` handler receives. */
+export interface FailureContext<TInput> {
+  /** The error that made the step fail for good (after all its attempts). */
+  error: Error
+  /** The step that failed. */
+  stepName: string
+  /** The original workflow input. */
+  input: TInput
+  runId: string
+}
+
+export type FailureHandler<TInput> = (context: FailureContext<TInput>) => unknown
+
+/** A step as the engine runs it. */
+export interface StepDefinition {
+  readonly name: string
+  readonly handler: StepHandler<unknown, unknown, unknown>
+  readonly policy: RetryPolicy
+}
+
+/** The input steps see: the schema's output after a trip through storage. */
+export type WorkflowInput<S extends StandardSchemaV1> = Jsonify<StandardSchemaV1.InferOutput<S>>
+
+/** A step's return value as the next step and the results see it. */
+export type StoredOutput<T> = Jsonify<Awaited<T>>
+
+type UniqueStepName<N extends string, TSteps> = N extends keyof TSteps
+  ? { 'duplicate step name': N }
+  : unknown
+
+type WithStep<TSteps, N extends string, TOutput> = TSteps & { [K in N]: StoredOutput<TOutput> }
+
+export interface Workflow<
+  TName extends string = string,
+  TSchema extends StandardSchemaV1 = StandardSchemaV1,
+  TSteps extends Record<string, unknown> = {},
+  TPrev = undefined,
+> {
+  /** The workflow's unique name. */
+  readonly name: TName
+  /** The input schema. */
+  readonly input: TSchema
+  /** The steps, in order. */
+  readonly steps: readonly StepDefinition[]
+  /** The compensation handler set by `.onFailure()`, if any. */
+  readonly failureHandler: FailureHandler<unknown> | undefined
+  /** Type-level record of step outputs by step name (never set at run time). */
+  readonly '~steps'?: TSteps
+
+  /**
+   * Appends a step. Returns a new workflow; this one is unchanged.
+   *
+   * @example
+   * workflow.step('charge', async ({ input, prev, signal }) => ({ chargeId: await charge(input, { signal }) }))
+   */
+  step<const N extends string, TOutput>(
+    name: N & UniqueStepName<N, TSteps>,
+    handler: StepHandler<WorkflowInput<TSchema>, TPrev, TOutput>,
+  ): Workflow<TName, TSchema, WithStep<TSteps, N, TOutput>, StoredOutput<TOutput>>
+  step<const N extends string, TOutput>(
+    name: N & UniqueStepName<N, TSteps>,
+    config: StepConfig<WorkflowInput<TSchema>, TPrev, TOutput>,
+  ): Workflow<TName, TSchema, WithStep<TSteps, N, TOutput>, StoredOutput<TOutput>>
+
+  /**
+   * Sets the compensation handler, called once a step has failed for good (saga pattern). It runs
+   * before the run is marked failed, so a crash in between runs it again: make it idempotent.
+   */
+  onFailure(handler: FailureHandler<WorkflowInput<TSchema>>): Workflow<TName, TSchema, TSteps, TPrev>
+
+  /** Validates `input` with the schema; resolves to the parsed value or rejects with ValidationError. */
+  parseInput(input: unknown): Promise<StandardSchemaV1.InferOutput<TSchema>>
+}
+
+/** Any workflow, whatever its types. */
+export type AnyWorkflow = Workflow<string, StandardSchemaV1, any, any>
+
+/** The input `enqueue()` accepts for a workflow: the schema's input type. */
+export type WorkflowEnqueueInput<W> = W extends Workflow<string, infer S, any, any> ? StandardSchemaV1.InferInput<S> : never
+
+/** Step outputs by step name. */
+export type WorkflowSteps<W> = W extends { readonly '~steps'?: infer T } ? NonNullable<T> : never
+
+export interface WorkflowConfig<TName extends string, TSchema extends StandardSchemaV1> {
+  /** Unique workflow name; it becomes a literal type. */
+  name: TName
+  /** Any Standard Schema: zod, valibot, arktype, ... */
+  input: TSchema
+}
+
+/**
+ * Creates a workflow builder.
+ *
+ * @example
+ * const signup = createWorkflow({ name: 'signup', input: z.object({ email: z.email() }) })
+ *   .step('create-account', async ({ input }) => ({ accountId: await createAccount(input.email) }))
+ *   .step('send-welcome', async ({ input, prev }) => sendWelcome(input.email, prev.accountId))
+ */
+export function createWorkflow<const TName extends string, TSchema extends StandardSchemaV1>(
+  config: WorkflowConfig<TName, TSchema>,
+): Workflow<TName, TSchema> {
+  if (typeof config?.name !== 'string' || config.name.trim() === '') {
+    throw new InvalidArgumentError(`createWorkflow: name must be a non-empty string, got ${describe(config?.name)}`)
+  }
+  if (typeof config.input?.['~standard']?.validate !== 'function') {
+    throw new InvalidArgumentError(
+      `createWorkflow("${config.name}"): input must be a Standard Schema (zod, valibot, arktype, ...), got ${describe(config.input)}`,
+    )
+  }
+  return new WorkflowBuilder(config.name, config.input, [], undefined) as unknown as Workflow<TName, TSchema>
+}
+
+class WorkflowBuilder {
+  constructor(
+    readonly name: string,
+    readonly input: StandardSchemaV1,
+    readonly steps: readonly StepDefinition[],
+    readonly failureHandler: FailureHandler<unknown> | undefined,
+  ) {
+    Object.freeze(this)
+  }
+
+  step(name: string, handlerOrConfig: StepHandler<unknown, unknown, unknown> | StepConfig<unknown, unknown, unknown>): WorkflowBuilder {
+    if (typeof name !== 'string' || name === '') {
+      throw new InvalidArgumentError(`Workflow "${this.name}": step name must be a non-empty string, got ${describe(name)}`)
+    }
+    if (this.steps.some((s) => s.name === name)) throw new DuplicateStepError(this.name, name)
+    const config = typeof handlerOrConfig === 'function' ? { handler: handlerOrConfig } : handlerOrConfig
+    if (typeof config?.handler !== 'function') {
+      throw new InvalidArgumentError(
+        `Workflow "${this.name}", step "${name}": expected a handler function or { handler, retry?, timeoutMs? }, got ${describe(handlerOrConfig)}`,
+      )
+    }
+    const policy = resolveRetryPolicy(name, config.retry, config.timeoutMs)
+    const steps = Object.freeze([...this.steps, Object.freeze({ name, handler: config.handler, policy })])
+    return new WorkflowBuilder(this.name, this.input, steps, this.failureHandler)
+  }
+
+  onFailure(handler: FailureHandler<unknown>): WorkflowBuilder {
+    if (typeof handler !== 'function') {
+      throw new InvalidArgumentError(`Workflow "${this.name}": onFailure expects a function, got ${describe(handler)}`)
+    }
+    return new WorkflowBuilder(this.name, this.input, this.steps, handler)
+  }
+
+  parseInput(input: unknown): Promise<unknown> {
+    return validateInput(this.name, this.input, input)
+  }
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value)
+  if (value === null || value === undefined) return String(value)
+  if (typeof value === 'function') return 'a function'
+  if (Array.isArray(value)) return 'an array'
+  return typeof value === 'object' ? 'an object' : `${typeof value} ${String(value)}`
+}
