@@ -104,7 +104,7 @@ export interface Workflow<
 }
 
 /** Any workflow, whatever its types. */
-export type AnyWorkflow = Workflow<string, StandardSchemaV1, any, any>
+export type AnyWorkflow = Workflow<string, any, any, any>
 
 /** The input `enqueue()` accepts for a workflow: the schema's input type. */
 export type WorkflowEnqueueInput<W> = W extends Workflow<string, infer S, any, any> ? StandardSchemaV1.InferInput<S> : never

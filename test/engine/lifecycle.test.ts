@@ -18,9 +18,9 @@ describe('enqueue', () => {
     const wf = createWorkflow({ name: 'a', input: order }).step('s', () => 1)
     const { engine, storage } = manualEngine({ workflows: [wf] })
     const enqueue = engine.enqueue as (name: string, input: unknown) => Promise<unknown>
-    const error = await enqueue('nope', {}).catch((e) => e)
+    const error = await enqueue('nope', {}).catch((e: Error) => e)
     expect(error).toBeInstanceOf(UnknownWorkflowError)
-    expect(error.message).toBe('Unknown workflow "nope". Registered workflows: "a"')
+    expect((error as Error).message).toBe('Unknown workflow "nope". Registered workflows: "a"')
     expect(await storage.claimNextRun(['a', 'nope'])).toBeNull()
   })
 

@@ -1,0 +1,112 @@
+/**
+ * Compile-time guarantees from the spec's "Type Safety" section. This file is never run: `tsc`
+ * checks it (scripts/test.sh), and every `@ts-expect-error` fails the build if its line compiles.
+ */
+
+import type { StandardSchemaV1 as Official } from '@standard-schema/spec'
+import { type } from 'arktype'
+import * as v from 'valibot'
+import { z } from 'zod'
+import { createEngine, createWorkflow, type StandardSchemaV1, type StorageAdapter, type WorkflowRun } from '../../src/index.ts'
+import { MemoryStorage, testEngine } from '../../src/test.ts'
+
+type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false
+const assertType = <T extends true>(_?: T) => {}
+
+const orderWorkflow = createWorkflow({
+  name: 'order-fulfillment',
+  input: z.object({ orderId: z.string(), amount: z.number(), note: z.string().optional() }),
+})
+  .step('charge', async ({ input, prev, signal }) => {
+    assertType<Equal<typeof input, { orderId: string; amount: number; note?: string | undefined }>>()
+    assertType<Equal<typeof prev, undefined>>()
+    assertType<Equal<typeof signal, AbortSignal>>()
+    return { chargeId: `ch_${input.orderId}`, chargedAt: new Date() }
+  })
+  .step('fulfill', {
+    retry: { maxAttempts: 3, backoff: 'exponential' },
+    timeoutMs: 5000,
+    handler: async ({ prev }) => {
+      // A Date comes back from storage as its ISO string, and the type says so.
+      assertType<Equal<typeof prev, { chargeId: string; chargedAt: string }>>()
+      // @ts-expect-error property doesn't exist on prev
+      prev.nonexistent
+      return prev.chargeId.length
+    },
+  })
+  .step('notify', async ({ prev }) => {
+    assertType<Equal<typeof prev, number>>()
+  })
+  .step('after-void', ({ prev }) => {
+    assertType<Equal<typeof prev, undefined>>()
+    return 'sync return'
+  })
+  .onFailure(async ({ error, stepName, input }) => {
+    assertType<Equal<typeof error, Error>>()
+    assertType<Equal<typeof stepName, string>>()
+    assertType<Equal<typeof input.orderId, string>>()
+  })
+
+// The workflow name is a literal type.
+assertType<Equal<typeof orderWorkflow.name, 'order-fulfillment'>>()
+
+// @ts-expect-error a duplicate step name
+orderWorkflow.step('charge', async () => 1)
+
+// @ts-expect-error the step config needs a handler
+orderWorkflow.step('x', { retry: { maxAttempts: 2 } })
+
+// @ts-expect-error backoff is 'linear' | 'exponential'
+orderWorkflow.step('y', { retry: { backoff: 'cubic' }, handler: async () => 1 })
+
+const emailWorkflow = createWorkflow({ name: 'email', input: v.object({ to: v.string() }) }).step('send', async () => 'ok')
+const arkWorkflow = createWorkflow({ name: 'ark', input: type({ n: 'number' }) }).step('n', ({ input }) => input.n)
+
+const storage: StorageAdapter = new MemoryStorage()
+const engine = createEngine({ storage, workflows: [orderWorkflow, emailWorkflow, arkWorkflow] })
+
+async function enqueueChecks() {
+  const run: WorkflowRun = await engine.enqueue('order-fulfillment', { orderId: 'x', amount: 1 })
+  await engine.enqueue('email', { to: 'a@b.co' }, { idempotencyKey: 'k' })
+  await engine.enqueue('ark', { n: 1 })
+  // @ts-expect-error not a registered workflow
+  await engine.enqueue('typo', {})
+  // @ts-expect-error missing required fields
+  await engine.enqueue('order-fulfillment', {})
+  // @ts-expect-error wrong shape
+  await engine.enqueue('order-fulfillment', { wrong: 'shape' })
+  // @ts-expect-error input of another workflow
+  await engine.enqueue('email', { orderId: 'x', amount: 1 })
+  // @ts-expect-error schedule checks names and input the same way
+  engine.schedule('cleanup', {}, 1000)
+  const id: string = engine.schedule('email', { to: 'x' }, 1000)
+  const removed: boolean = engine.unschedule(id)
+  const cancelled: boolean = await engine.cancel(run.id)
+  const info = await engine.getRunStatus(run.id)
+  if (info) {
+    assertType<Equal<typeof info.run.status, 'pending' | 'running' | 'completed' | 'failed' | 'cancelled'>>()
+  }
+  return [removed, cancelled]
+}
+
+async function testEngineChecks() {
+  const te = testEngine({ workflows: [orderWorkflow] })
+  const result = await te.run('order-fulfillment', { orderId: 'test', amount: 100 })
+  assertType<Equal<typeof result.status, 'completed' | 'failed'>>()
+  assertType<Equal<typeof result.steps.charge.output, { chargeId: string; chargedAt: string }>>()
+  assertType<Equal<typeof result.steps.fulfill.output, number>>()
+  assertType<Equal<typeof result.steps.charge.error, string | null>>()
+  const chargeId: string = result.steps.charge.output.chargeId
+  // @ts-expect-error no such step
+  result.steps.ship
+  // @ts-expect-error not a registered workflow
+  await te.run('email', { to: 'x' })
+  return chargeId
+}
+
+// The vendored Standard Schema interface stays compatible with the official one, both ways.
+declare const official: Official<{ a: string }>
+const ours: StandardSchemaV1<{ a: string }> = official
+const back: Official<{ a: string }> = ours
+
+export { back, enqueueChecks, testEngineChecks }
