@@ -1,0 +1,64 @@
+/**
+ * The SQLite schema as ordered, append-only migrations, embedded as strings so they work from npm,
+ * under Node and inside the compiled binary. Never edit a released migration: append a new one.
+ * Each migration is applied inside the `begin immediate` transaction that records its version in
+ * `reflow_migrations`, so a schema change and its record land together or not at all.
+ */
+
+export interface Migration {
+  /** 1, 2, 3…: the schema version this migration produces. */
+  readonly version: number
+  readonly sql: string
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    sql: `
+create table reflow_migrations (
+  version integer primary key,
+  applied_at_ms integer not null
+);
+
+create table reflow_runs (
+  id text primary key,
+  workflow text not null,
+  status text not null,
+  input_json text,
+  idempotency_key text,
+  lease_id text,
+  heartbeat_at_ms integer,
+  created_at_ms integer not null,
+  updated_at_ms integer not null,
+  started_at_ms integer,
+  finished_at_ms integer
+);
+
+-- claims: pending (and running, for stale leases) runs, oldest first
+create index reflow_runs_status_created on reflow_runs (status, created_at_ms);
+
+-- createRun: at most one run per (workflow, idempotency key)
+create unique index reflow_runs_idempotency on reflow_runs (workflow, idempotency_key)
+  where idempotency_key is not null;
+
+-- purging finished runs by age
+create index reflow_runs_finished on reflow_runs (finished_at_ms) where finished_at_ms is not null;
+
+create table reflow_steps (
+  run_id text not null references reflow_runs (id) on delete cascade,
+  name text not null,
+  seq integer not null,
+  status text not null,
+  output_json text,
+  error text,
+  attempts integer not null,
+  created_at_ms integer not null,
+  updated_at_ms integer not null,
+  primary key (run_id, name)
+);
+`,
+  },
+]
+
+/** The newest schema version this code knows. */
+export const LATEST_SCHEMA_VERSION: number = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0)

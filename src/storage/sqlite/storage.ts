@@ -1,0 +1,484 @@
+/**
+ * SQLite storage over a SqliteDriver: one file, WAL mode, every SQL statement from queries.ts,
+ * prepared once per connection. The runtime entries (sqlite-bun.ts, sqlite-node.ts) supply the driver.
+ *
+ * Group commit. A write does not touch the database when called: it becomes an operation (a
+ * synchronous function over cached statements) on a queue, and the call returns a promise.
+ *
+ *   idle ──first enqueue──▶ scheduled (setImmediate) ──flush──▶ idle
+ *
+ * A flush takes the whole queue: `begin immediate`, run each operation in order, `commit`, and only
+ * then settle each promise, so nothing is acknowledged before the commit that made it durable.
+ *   - an operation throws → roll back the batch, reject that operation alone, and run the rest
+ *     again in a fresh transaction (nothing of a failed batch survives, one bad write harms no other);
+ *   - `begin` or `commit` fails → roll back and reject every operation of the batch.
+ * Operations must not change anything outside the database, since a rolled-back batch reruns them.
+ * Claims take the same path, so their transaction is the batch's. Reads bypass the queue and see
+ * every write whose promise has resolved. `close()` flushes the queue synchronously, then closes.
+ */
+
+import { existsSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
+import type { StorageAdapter, StorageAdapterExtensions } from '../adapter.ts'
+import { SystemClock, type Clock } from '../../core/clock.ts'
+import { InvalidArgumentError, ReflowError, StorageError } from '../../core/errors.ts'
+import { deserialize, errorMessage, serialize } from '../../core/json.ts'
+import {
+  RunStatuses,
+  TERMINAL_STATUSES,
+  type ClaimedRun,
+  type CreateRunResult,
+  type RunStatus,
+  type StepResult,
+  type StepStatus,
+  type WorkflowRun,
+} from '../../core/types.ts'
+import type { SqlRow, SqlValue, SqliteDriver, SqliteOpener, SqliteStatement } from './driver.ts'
+import { LATEST_SCHEMA_VERSION, MIGRATIONS } from './migrations.ts'
+import * as q from './queries.ts'
+
+export interface SQLiteStorageOptions {
+  /** Stamps claims, heartbeats and status changes. Default: SystemClock. */
+  clock?: Clock
+  /**
+   * 'normal' (default): with WAL, committed work survives a process crash. 'full': it also survives
+   * power loss, at the cost of an fsync per commit.
+   */
+  synchronous?: 'normal' | 'full'
+  /** How long to wait for another connection's lock before failing. Default: 5000. */
+  busyTimeoutMs?: number
+  /** Open without write access: the file must exist and is never created, migrated or modified. */
+  readonly?: boolean
+}
+
+interface Operation {
+  what: string
+  run: () => unknown
+  resolve: (value: unknown) => void
+  reject: (error: unknown) => void
+}
+
+const MEMORY = ':memory:'
+
+/** StorageAdapter on one SQLite file; bound to a runtime's SQLite module by the entry files. */
+export class SQLiteStorageCore implements StorageAdapter, StorageAdapterExtensions {
+  readonly path: string
+  private readonly clock: Clock
+  private readonly synchronous: 'normal' | 'full'
+  private readonly busyTimeoutMs: number
+  private readonly readonly: boolean
+  private driver: SqliteDriver | null
+  private readonly statements = new Map<string, SqliteStatement>()
+  private initialized = false
+  private refusal: StorageError | null = null
+  private queue: Operation[] = []
+  private flushScheduled = false
+  private commits = 0
+
+  constructor(path: string, open: SqliteOpener, options: SQLiteStorageOptions = {}) {
+    if (typeof path !== 'string' || path === '') {
+      throw new InvalidArgumentError(`SQLiteStorage path must be a file path or ":memory:", got ${JSON.stringify(path)}`)
+    }
+    const { clock = SystemClock, synchronous = 'normal', busyTimeoutMs = 5000, readonly = false } = options
+    if (synchronous !== 'normal' && synchronous !== 'full') {
+      throw new InvalidArgumentError(`synchronous must be "normal" or "full", got ${JSON.stringify(synchronous)}`)
+    }
+    if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0) {
+      throw new InvalidArgumentError(`busyTimeoutMs must be a non-negative integer, got ${String(busyTimeoutMs)}`)
+    }
+    this.path = path
+    this.clock = clock
+    this.synchronous = synchronous
+    this.busyTimeoutMs = busyTimeoutMs
+    this.readonly = readonly
+    if (path !== MEMORY) {
+      const dir = dirname(resolve(path))
+      if (!existsSync(dir)) throw new StorageError(`Cannot open database "${path}": directory "${dir}" does not exist`)
+      if (readonly && !existsSync(path)) throw new StorageError(`Database "${path}" does not exist`)
+    }
+    try {
+      this.driver = open(path, { readonly })
+    } catch (error) {
+      throw new StorageError(`Cannot open database "${path}": ${errorMessage(error)}`, { cause: error })
+    }
+  }
+
+  /** How many write transactions (group commits) this instance has committed; initialisation excluded. */
+  get transactionCount(): number {
+    return this.commits
+  }
+
+  async initialize(): Promise<void> {
+    this.ready()
+  }
+
+  async createRun(run: WorkflowRun): Promise<CreateRunResult> {
+    const inputJson = serialize(run.input, `Input of workflow "${run.workflow}"`)
+    return this.enqueue(`Creating run ${run.id}`, () => {
+      const key = run.idempotencyKey ?? null
+      const { changes } = this.stmt(q.insertRun).run(run.id, run.workflow, inputJson, key, run.createdAt, run.updatedAt)
+      if (changes === 1) {
+        const created: WorkflowRun = {
+          id: run.id,
+          workflow: run.workflow,
+          input: deserialize(inputJson),
+          status: RunStatuses.pending,
+          idempotencyKey: key,
+          createdAt: run.createdAt,
+          updatedAt: run.updatedAt,
+        }
+        return { run: created, created: true }
+      }
+      const existing = this.stmt(q.selectRunByIdempotencyKey).get(run.workflow, key)
+      if (!existing) throw new StorageError(`Run ${run.id} was neither inserted nor found by its idempotency key`)
+      return { run: toRun(existing), created: false }
+    })
+  }
+
+  async claimNextRun(workflowNames: readonly string[], staleBefore?: number): Promise<ClaimedRun | null> {
+    const [run] = await this.claimRuns(workflowNames, staleBefore, 1)
+    return run ?? null
+  }
+
+  async claimRuns(workflowNames: readonly string[], staleBefore: number | undefined, limit: number): Promise<ClaimedRun[]> {
+    if (!Number.isInteger(limit) || limit < 0) {
+      throw new InvalidArgumentError(`claimRuns limit must be a non-negative integer, got ${String(limit)}`)
+    }
+    if (workflowNames.length === 0 || limit === 0) return this.read('Claiming runs', () => [])
+    const names = JSON.stringify(workflowNames)
+    return this.enqueue('Claiming runs', () => this.claimNow(names, staleBefore ?? null, limit))
+  }
+
+  async heartbeatRun(runId: string, leaseId: string): Promise<boolean> {
+    return this.enqueue(`Renewing the lease on run ${runId}`, () => {
+      const now = this.clock.now()
+      return this.stmt(q.heartbeatRun).run(now, now, runId, leaseId).changes === 1
+    })
+  }
+
+  async getRun(runId: string): Promise<WorkflowRun | null> {
+    return this.read(`Reading run ${runId}`, () => {
+      const row = this.stmt(q.selectRun).get(runId)
+      return row ? toRun(row) : null
+    })
+  }
+
+  async getStepResults(runId: string): Promise<StepResult[]> {
+    return this.read(`Reading the steps of run ${runId}`, () => this.stmt(q.selectSteps).all(runId).map(toStep))
+  }
+
+  async saveStepResult(result: StepResult, leaseId?: string): Promise<boolean> {
+    const outputJson = serialize(result.output, `Output of step "${result.name}"`)
+    return this.enqueue(`Saving step "${result.name}" of run ${result.runId}`, () =>
+      this.saveStepNow(result, outputJson, leaseId),
+    )
+  }
+
+  async updateRunStatus(runId: string, status: RunStatus): Promise<boolean> {
+    assertRunStatus(status)
+    return this.enqueue(`Setting run ${runId} to ${status}`, () => {
+      const now = this.clock.now()
+      const finishedAt = isTerminal(status) ? now : null
+      return this.stmt(q.updateRunStatus).run(status, finishedAt, now, runId).changes === 1
+    })
+  }
+
+  async updateClaimedRunStatus(runId: string, leaseId: string, status: RunStatus): Promise<boolean> {
+    assertRunStatus(status)
+    return this.enqueue(`Setting run ${runId} to ${status}`, () => this.setClaimedStatusNow(runId, leaseId, status))
+  }
+
+  async finishRun(runId: string, leaseId: string, status: 'completed' | 'failed', step?: StepResult): Promise<boolean> {
+    if (status !== 'completed' && status !== 'failed') {
+      throw new InvalidArgumentError(`finishRun status must be "completed" or "failed", got ${JSON.stringify(status)}`)
+    }
+    if (step && step.runId !== runId) {
+      throw new InvalidArgumentError(`finishRun step belongs to run ${step.runId}, expected run ${runId}`)
+    }
+    const outputJson = step ? serialize(step.output, `Output of step "${step.name}"`) : null
+    return this.enqueue(`Finishing run ${runId} as ${status}`, () => {
+      if (step && !this.saveStepNow(step, outputJson, leaseId)) return false
+      const applied = this.setClaimedStatusNow(runId, leaseId, status)
+      // Both writes check the same lease in one transaction; throwing rolls the step back if they ever disagree.
+      if (step && !applied) throw new StorageError(`Run ${runId}: step recorded under lease ${leaseId} but status not set`)
+      return applied
+    })
+  }
+
+  async retryRun(runId: string): Promise<boolean> {
+    return this.enqueue(`Retrying run ${runId}`, () => {
+      if (this.stmt(q.retryRun).run(this.clock.now(), runId).changes !== 1) return false
+      this.stmt(q.deleteFailedSteps).run(runId)
+      return true
+    })
+  }
+
+  close(): void {
+    if (!this.driver) return
+    if (this.queue.length > 0) this.flush()
+    const driver = this.driver
+    this.driver = null
+    this.statements.clear()
+    try {
+      driver.close()
+    } catch (error) {
+      throw new StorageError(`Cannot close database "${this.path}": ${errorMessage(error)}`, { cause: error })
+    }
+  }
+
+  // Operations: synchronous, run inside the batch transaction.
+
+  private claimNow(names: string, staleBefore: number | null, limit: number): ClaimedRun[] {
+    const now = this.clock.now()
+    const candidates = this.stmt(q.selectPendingRunIds).all(names, limit)
+    if (staleBefore !== null) candidates.push(...this.stmt(q.selectStaleRunIds).all(staleBefore, names, limit))
+    // Oldest claimable first, pending or stale alike, so a crashed run never waits behind a backlog.
+    candidates.sort((a, b) => Number(a.created_at_ms) - Number(b.created_at_ms) || Number(a.position) - Number(b.position))
+    const claimed: ClaimedRun[] = []
+    for (const candidate of candidates.slice(0, limit)) {
+      const leaseId = crypto.randomUUID()
+      const row = this.stmt(q.claimRun).get(leaseId, now, now, now, candidate.id as string, staleBefore)
+      if (row) claimed.push({ ...toRun(row), leaseId, steps: [] })
+    }
+    if (claimed.length === 0) return claimed
+    const byRun = new Map(claimed.map((run) => [run.id, run.steps!]))
+    for (const row of this.stmt(q.selectStepsOfRuns).all(JSON.stringify([...byRun.keys()]))) {
+      byRun.get(row.run_id as string)?.push(toStep(row))
+    }
+    return claimed
+  }
+
+  private saveStepNow(step: StepResult, outputJson: string | null, leaseId: string | undefined): boolean {
+    const values: SqlValue[] = [
+      step.runId, step.name, step.runId, step.status, outputJson, step.error ?? null,
+      step.attempts, step.createdAt, step.updatedAt, step.runId,
+    ]
+    const statement = leaseId === undefined ? this.stmt(q.upsertStep) : this.stmt(q.upsertStepFenced)
+    if (leaseId !== undefined) values.push(leaseId)
+    return statement.run(...values).changes === 1
+  }
+
+  private setClaimedStatusNow(runId: string, leaseId: string, status: RunStatus): boolean {
+    const now = this.clock.now()
+    const terminal = isTerminal(status)
+    const { changes } = this.stmt(q.updateClaimedRunStatus).run(
+      status, terminal ? null : leaseId, terminal ? now : null, now, runId, leaseId,
+    )
+    return changes === 1
+  }
+
+  // Group commit (see the module comment).
+
+  private enqueue<T>(what: string, run: () => T): Promise<T> {
+    this.ready()
+    if (this.readonly) throw new StorageError(`${what} failed: "${this.path}" is opened readonly`)
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ what, run, resolve: resolve as (value: unknown) => void, reject })
+      if (!this.flushScheduled) {
+        this.flushScheduled = true
+        setImmediate(() => this.flush())
+      }
+    })
+  }
+
+  private flush(): void {
+    this.flushScheduled = false
+    const batch = this.queue
+    this.queue = []
+    while (batch.length > 0) {
+      const driver = this.driver
+      if (!driver) return rejectAll(batch, this.closedError())
+      try {
+        driver.exec(q.beginImmediate)
+      } catch (error) {
+        return rejectAll(batch, this.wrap('Beginning a write transaction', error))
+      }
+      const results: unknown[] = []
+      let failed = -1
+      let failure: unknown
+      for (const operation of batch) {
+        try {
+          results.push(operation.run())
+        } catch (error) {
+          failed = results.length
+          failure = error
+          break
+        }
+      }
+      if (failed >= 0) {
+        this.rollbackQuietly()
+        const [operation] = batch.splice(failed, 1)
+        operation!.reject(this.wrap(operation!.what, failure))
+        continue
+      }
+      try {
+        driver.exec(q.commit)
+      } catch (error) {
+        this.rollbackQuietly()
+        return rejectAll(batch, this.wrap('Committing a write transaction', error))
+      }
+      this.commits++
+      batch.forEach((operation, i) => operation.resolve(results[i]))
+      return
+    }
+  }
+
+  private rollbackQuietly(): void {
+    try {
+      this.driver?.exec(q.rollback)
+    } catch {
+      // SQLite already rolled back (some errors end the transaction themselves).
+    }
+  }
+
+  // Connection state and initialisation.
+
+  private async read<T>(what: string, fn: () => T): Promise<T> {
+    this.ready()
+    try {
+      return fn()
+    } catch (error) {
+      throw this.wrap(what, error)
+    }
+  }
+
+  private stmt(sql: string): SqliteStatement {
+    let statement = this.statements.get(sql)
+    if (!statement) {
+      if (!this.driver) throw this.closedError()
+      statement = this.driver.prepare(sql)
+      this.statements.set(sql, statement)
+    }
+    return statement
+  }
+
+  /** Opens the schema on first use: synchronous, so it runs inside whichever call comes first. */
+  private ready(): void {
+    if (this.initialized) {
+      if (!this.driver) throw this.closedError()
+      return
+    }
+    if (this.refusal) throw this.refusal
+    const driver = this.driver
+    if (!driver) throw this.closedError()
+    try {
+      // 1. Read only, so a file that must be refused is never modified.
+      driver.exec(q.pragmaBusyTimeout(this.busyTimeoutMs))
+      const version = this.readVersion()
+      if (this.readonly) {
+        if (!this.stmt(q.selectRunsTableExists).get()) this.refuse(`"${this.path}" is not a reflow database`)
+        if (version < LATEST_SCHEMA_VERSION) {
+          this.refuse(
+            `"${this.path}" has schema version ${version}, this version of reflow-ts needs ${LATEST_SCHEMA_VERSION}; open it once without readonly to upgrade it`,
+          )
+        }
+        this.initialized = true
+        return
+      }
+      // 2. Connection settings; journal_mode is the only one that writes (the file header).
+      driver.exec(q.pragmaJournalModeWal)
+      driver.exec(q.pragmaSynchronous(this.synchronous))
+      driver.exec(q.pragmaForeignKeysOn)
+      // 3. Migrate under the write lock, re-reading the version another process may have advanced.
+      if (version < LATEST_SCHEMA_VERSION) this.migrate()
+      this.initialized = true
+    } catch (error) {
+      if (error instanceof ReflowError) throw error
+      if ((error as { code?: unknown }).code === 'SQLITE_NOTADB' || /not a database/.test(errorMessage(error))) {
+        this.refuse(`"${this.path}" is not a SQLite database`, error)
+      }
+      throw this.wrap('Initializing the database', error)
+    }
+  }
+
+  private readVersion(): number {
+    if (!this.stmt(q.selectMigrationsTableExists).get()) return 0
+    const version = Number(this.stmt(q.selectSchemaVersion).get()?.version ?? 0)
+    if (version > LATEST_SCHEMA_VERSION) {
+      this.refuse(
+        `"${this.path}" was written by a newer reflow-ts: schema version ${version}, this version supports up to ${LATEST_SCHEMA_VERSION}; upgrade reflow-ts`,
+      )
+    }
+    return version
+  }
+
+  private migrate(): void {
+    const driver = this.driver!
+    driver.exec(q.beginImmediate)
+    try {
+      const current = this.readVersion()
+      for (const migration of MIGRATIONS) {
+        if (migration.version <= current) continue
+        driver.exec(migration.sql)
+        this.stmt(q.insertMigration).run(migration.version, this.clock.now())
+      }
+      driver.exec(q.commit)
+    } catch (error) {
+      this.rollbackQuietly()
+      throw error
+    }
+  }
+
+  /** Refuses the file for good: closes the connection untouched and fails every later call the same way. */
+  private refuse(message: string, cause?: unknown): never {
+    this.refusal = new StorageError(message, cause === undefined ? undefined : { cause })
+    this.rollbackQuietly()
+    this.statements.clear()
+    try {
+      this.driver?.close()
+    } catch {
+      // The refusal is the error worth reporting.
+    }
+    this.driver = null
+    throw this.refusal
+  }
+
+  private closedError(): StorageError {
+    return new StorageError(`SQLite storage "${this.path}" is closed`)
+  }
+
+  private wrap(what: string, error: unknown): unknown {
+    if (error instanceof ReflowError) return error
+    return new StorageError(`${what} failed on "${this.path}": ${errorMessage(error)}`, { cause: error })
+  }
+}
+
+function rejectAll(batch: readonly Operation[], error: unknown): void {
+  for (const operation of batch) operation.reject(error)
+}
+
+function isTerminal(status: RunStatus): boolean {
+  return TERMINAL_STATUSES.includes(status)
+}
+
+function assertRunStatus(status: RunStatus): void {
+  if (!Object.hasOwn(RunStatuses, status)) {
+    const expected = Object.values(RunStatuses).join(', ')
+    throw new InvalidArgumentError(`Run status must be one of ${expected}, got ${JSON.stringify(status)}`)
+  }
+}
+
+function toRun(row: SqlRow): WorkflowRun {
+  return {
+    id: row.id as string,
+    workflow: row.workflow as string,
+    input: deserialize(row.input_json as string | null),
+    status: row.status as RunStatus,
+    idempotencyKey: (row.idempotency_key as string | null) ?? null,
+    createdAt: Number(row.created_at_ms),
+    updatedAt: Number(row.updated_at_ms),
+  }
+}
+
+function toStep(row: SqlRow): StepResult {
+  return {
+    runId: row.run_id as string,
+    name: row.name as string,
+    status: row.status as StepStatus,
+    output: deserialize(row.output_json as string | null),
+    error: (row.error as string | null) ?? null,
+    attempts: Number(row.attempts),
+    createdAt: Number(row.created_at_ms),
+    updatedAt: Number(row.updated_at_ms),
+  }
+}
