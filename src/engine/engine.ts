@@ -65,6 +65,11 @@ export interface Engine<W extends readonly AnyWorkflow[] = readonly AnyWorkflow[
   ): Promise<WorkflowRun>
   /** Cancels a pending or running run; false if it had already finished (or does not exist). */
   cancel(runId: string): Promise<boolean>
+  /**
+   * Puts a failed or cancelled run back to pending: it resumes at the step that failed, and its
+   * recorded steps are kept and not re-run. False if the run is not failed or cancelled.
+   */
+  retry(runId: string): Promise<boolean>
   /** Enqueues `name` with `input` every `intervalMs`; returns an id for `unschedule`. */
   schedule<N extends WorkflowName<W>>(name: N, input: WorkflowEnqueueInput<WorkflowNamed<W, N>>, intervalMs: number): string
   /** Removes a schedule; false if the id is unknown. */
@@ -257,6 +262,15 @@ export function createEngine<const W extends readonly AnyWorkflow[]>(config: Eng
       const cancelled = await storage.updateRunStatus(runId, 'cancelled')
       if (cancelled) active.get(runId)?.handle.controller.abort(new RunCancelledError(runId))
       return cancelled
+    },
+
+    async retry(runId) {
+      if (!storage.retryRun) {
+        throw new InvalidArgumentError('retry() needs a storage adapter that implements retryRun (SQLiteStorage and MemoryStorage do)')
+      }
+      const retried = await storage.retryRun(runId)
+      if (retried) wake()
+      return retried
     },
 
     schedule(name, input, intervalMs) {

@@ -412,3 +412,33 @@ describe('configuration', () => {
     expect(() => manualEngine({ workflows: [wf, wf] })).toThrow('Two workflows are named "a"')
   })
 })
+
+describe('retry', () => {
+  test('a failed run resumes at the failed step; recorded steps are not re-run', async () => {
+    const calls: string[] = []
+    let healthy = false
+    const wf = createWorkflow({ name: 'a', input: order })
+      .step('charge', () => {
+        calls.push('charge')
+        return 'ch_1'
+      })
+      .step('ship', ({ prev }) => {
+        calls.push('ship')
+        if (!healthy) throw new Error('warehouse down')
+        return `shipped ${prev}`
+      })
+    const { engine } = manualEngine({ workflows: [wf] })
+    const run = await engine.enqueue('a', { orderId: '1', amount: 1 })
+    await engine.tick()
+    expect((await engine.getRunStatus(run.id))?.run.status).toBe('failed')
+    expect(await engine.retry(run.id)).toBe(true)
+    expect(await engine.retry(run.id)).toBe(false)
+    healthy = true
+    await engine.tick()
+    const info = await engine.getRunStatus(run.id)
+    expect(info?.run.status).toBe('completed')
+    expect(info?.steps.map((s) => [s.name, s.output])).toEqual([['charge', 'ch_1'], ['ship', 'shipped ch_1']])
+    expect(calls).toEqual(['charge', 'ship', 'ship'])
+    expect(await engine.retry(run.id)).toBe(false)
+  })
+})
