@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: set-up, typecheck (including the compile-time
+# guarantees in test/types), every Bun suite, then the Node suites.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+
+echo "== typecheck" >&2
+bunx tsc --noEmit -p tsconfig.json
+
+echo "== bun test" >&2
+bun test --timeout 120000 test/unit test/contract test/engine test/crash test/cli test/readme

@@ -1,0 +1,32 @@
+import { afterAll, describe, test } from 'bun:test'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import type { Clock } from '../../src/core/clock.ts'
+import { SQLiteStorage } from '../../src/sqlite-bun.ts'
+import { storageContract } from './storage.contract.ts'
+
+const dirs: string[] = []
+afterAll(() => dirs.forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })))
+
+function freshFile(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'reflow-'))
+  dirs.push(dir)
+  return path.join(dir, 'reflow.db')
+}
+
+async function open(file: string, clock: Clock): Promise<SQLiteStorage> {
+  const storage = new SQLiteStorage(file, { clock })
+  await storage.initialize()
+  return storage
+}
+
+storageContract({ describe, test }, {
+  name: 'SQLiteStorage (bun:sqlite)',
+  create: (clock) => open(freshFile(), clock),
+  async connect(n, clock) {
+    const file = freshFile()
+    // All connections initialise the same new file at once, as several processes starting together would.
+    return Promise.all(Array.from({ length: n }, () => open(file, clock)))
+  },
+})
