@@ -1,0 +1,38 @@
+/**
+ * Every ```ts block in README.md runs as written (imports through the package name, as a user's
+ * code would), so the README cannot drift from what the code does.
+ */
+
+import { afterAll, expect, test } from 'bun:test'
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+
+const root = path.resolve(import.meta.dir, '..', '..')
+const readme = readFileSync(path.join(root, 'README.md'), 'utf8')
+const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!)
+// Inside the package, so `reflow-ts` resolves to this checkout by self-reference.
+const dir = path.join(root, '.tmp', `readme-${process.pid}`)
+mkdirSync(dir, { recursive: true })
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+/** What each example must print, in README order. */
+const expectations: string[][] = [
+  ['completed ', '"charge: {\\"chargeId\\":\\"ch_ORD_1\\"}"', '"fulfill: {\\"shipped\\":true,\\"chargeId\\":\\"ch_ORD_1\\"}"'],
+  ['completed\n', "{\n  accountId: \"acct:ada@example.com\",\n}", 'null'],
+]
+
+test('README has the examples this test knows about', () => {
+  expect(blocks.length).toBe(expectations.length)
+})
+
+blocks.forEach((code, i) => {
+  test(`README example ${i + 1} runs and prints what it claims`, async () => {
+    const file = path.join(dir, `example-${i + 1}.ts`)
+    writeFileSync(file, code)
+    const child = Bun.spawn(['bun', file], { cwd: dir, stdout: 'pipe', stderr: 'pipe', env: { ...process.env, NO_COLOR: '1' } })
+    const [stdout, stderr, code_] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited])
+    expect(stderr).toBe('')
+    expect(code_).toBe(0)
+    for (const expected of expectations[i] ?? []) expect(stdout).toContain(expected)
+  })
+})
