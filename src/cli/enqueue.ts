@@ -1,0 +1,59 @@
+/**
+ * `reflow enqueue FILE.ts WORKFLOW JSON`: validates JSON with the workflow's own schema (loaded from
+ * FILE.ts, as the worker loads it) and records a pending run. With --idempotency-key, enqueueing the
+ * same key and input again returns the existing run; the same key with other input fails (exit 1).
+ *
+ * Human output: the run id on stdout. --json prints:
+ *   { id: string, workflow: string, status: string, input: <JSON>, idempotencyKey: string|null,
+ *     createdAt: number }   (the existing run's fields when the idempotency key was already used)
+ */
+
+import { createEngine } from '../engine/engine.ts'
+import { UnknownWorkflowError } from '../core/errors.ts'
+import type { Command } from './command.ts'
+import { DB_FLAG, JSON_FLAG, databasePath, openWritable } from './database.ts'
+import { loadWorkflows } from './workflow-module.ts'
+
+export const enqueueCommand: Command = {
+  name: 'enqueue',
+  summary: 'Validate input with a workflow\'s schema and record a pending run.',
+  usage: 'reflow enqueue FILE.ts WORKFLOW JSON [--idempotency-key K] [--db PATH] [--json]',
+  details: `FILE.ts is loaded as by \`reflow worker\`; WORKFLOW is one of the workflow names it exports; JSON is
+the input (quote it for your shell: '{"email":"ada@example.com"}'). Prints the new run's id; a
+running worker picks the run up. Creates the database if it does not exist.`,
+  flags: {
+    'idempotency-key': { type: 'string', value: 'K', description: 'at most one run per key: repeating returns the same run' },
+    ...DB_FLAG,
+    ...JSON_FLAG,
+  },
+  positionals: { min: 3, max: 3, names: 'FILE.ts WORKFLOW JSON' },
+
+  async run(args, out) {
+    const [file, name, json] = args.positionals as [string, string, string]
+    let input: unknown
+    try {
+      input = JSON.parse(json)
+    } catch (error) {
+      throw args.usageError(`JSON is not valid JSON: ${(error as Error).message}`)
+    }
+    const key = args.string('idempotency-key')
+    if (key === '') throw args.usageError('--idempotency-key must not be empty')
+    const workflows = await loadWorkflows(file)
+    if (!workflows.some((w) => w.name === name)) throw new UnknownWorkflowError(name, workflows.map((w) => w.name))
+    const storage = await openWritable(databasePath(args), { create: true })
+    try {
+      const engine = createEngine({ storage, workflows })
+      const enqueue = engine.enqueue as (name: string, input: unknown, options?: { idempotencyKey?: string }) => ReturnType<typeof engine.enqueue>
+      const run = await enqueue(name, input, key === undefined ? undefined : { idempotencyKey: key })
+      if (args.boolean('json')) {
+        const { id, workflow, status, idempotencyKey, createdAt } = run
+        out.json({ id, workflow, status, input: run.input, idempotencyKey, createdAt })
+      } else {
+        out.line(run.id)
+      }
+      return 0
+    } finally {
+      storage.close()
+    }
+  },
+}

@@ -1,0 +1,108 @@
+/**
+ * How the CLI writes: colour only on a terminal and never under NO_COLOR, aligned tables, relative
+ * times and short durations for people; `--json` output is plain JSON on stdout, one document.
+ */
+
+import type { RunStatus } from '../core/types.ts'
+
+export interface Output {
+  /** Whether ANSI colours are used (stdout is a TTY and NO_COLOR is unset or empty). */
+  readonly color: boolean
+  /** Writes a line (or lines) to stdout. */
+  line(text?: string): void
+  /** Writes a line to stderr. */
+  note(text: string): void
+  json(value: unknown): void
+  bold(text: string): string
+  dim(text: string): string
+  status(status: string): string
+}
+
+const CODES = { bold: [1, 22], dim: [2, 22], red: [31, 39], green: [32, 39], yellow: [33, 39], cyan: [36, 39] } as const
+const STATUS_COLOURS: Record<RunStatus, keyof typeof CODES> = {
+  pending: 'yellow',
+  running: 'cyan',
+  completed: 'green',
+  failed: 'red',
+  cancelled: 'dim',
+}
+
+export function createOutput(env: Record<string, string | undefined> = process.env): Output {
+  const color = Boolean(process.stdout.isTTY) && !env.NO_COLOR
+  const paint = (code: keyof typeof CODES, text: string) => (color ? `\x1b[${CODES[code][0]}m${text}\x1b[${CODES[code][1]}m` : text)
+  return {
+    color,
+    line: (text = '') => void process.stdout.write(`${text}\n`),
+    note: (text) => void process.stderr.write(`${text}\n`),
+    json: (value) => void process.stdout.write(`${JSON.stringify(value, null, 2)}\n`),
+    bold: (text) => paint('bold', text),
+    dim: (text) => paint('dim', text),
+    status: (status) => (Object.hasOwn(STATUS_COLOURS, status) ? paint(STATUS_COLOURS[status as RunStatus], status) : status),
+  }
+}
+
+/** Waits until everything written to stdout and stderr has been handed to the OS. */
+export function flushOutput(): Promise<void> {
+  const drain = (stream: NodeJS.WriteStream) => new Promise<void>((resolve) => stream.write('', () => resolve()))
+  return Promise.all([drain(process.stdout), drain(process.stderr)]).then(() => undefined)
+}
+
+const ANSI = /\x1b\[[0-9;]*m/g
+
+/** Columns separated by two spaces, left-aligned except the `right` ones; widths ignore colour codes. */
+export function table(header: readonly string[], rows: readonly (readonly string[])[], out: Output, right: readonly number[] = []): string {
+  const visible = (cell: string) => cell.replace(ANSI, '').length
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => visible(row[i] ?? ''))))
+  const render = (cells: readonly string[]) =>
+    cells
+      .map((cell, i) => {
+        const pad = ' '.repeat((widths[i] ?? 0) - visible(cell))
+        if (right.includes(i)) return pad + cell
+        return i === cells.length - 1 ? cell : cell + pad
+      })
+      .join('  ')
+      .trimEnd()
+  return [out.bold(render(header)), ...rows.map(render)].join('\n')
+}
+
+/** "12s ago", "3m ago", "5h ago", "2d ago"; "just now" under a second. */
+export function ago(time: number, now: number): string {
+  const ms = now - time
+  if (ms < 1000) return 'just now'
+  return `${coarse(ms)} ago`
+}
+
+/** "85ms", "4.2s", "3m 12s", "2h 5m", "3d 4h". */
+export function duration(ms: number): string {
+  if (ms < 1000) return `${Math.max(0, Math.round(ms))}ms`
+  if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)}s`
+  const s = Math.floor(ms / 1000)
+  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`
+  if (s < 86_400) return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`
+  return `${Math.floor(s / 86_400)}d ${Math.floor((s % 86_400) / 3600)}h`
+}
+
+/** The largest unit that fits, rounded: 89s → "1m", 9d 23h → "10d". */
+function coarse(ms: number): string {
+  if (ms < 60_000) return `${Math.floor(ms / 1000)}s`
+  if (ms < 3_600_000) return `${Math.round(ms / 60_000)}m`
+  if (ms < 86_400_000) return `${Math.round(ms / 3_600_000)}h`
+  return `${Math.round(ms / 86_400_000)}d`
+}
+
+/** An ISO time with its relative age: "2024-05-01T12:00:00.000Z (3m ago)". */
+export function when(time: number | null, now: number): string {
+  return time === null ? '-' : `${new Date(time).toISOString()} (${ago(time, now)})`
+}
+
+/** JSON text of a stored value, cut to `max` characters with an ellipsis (undefined shows as "-"). */
+export function preview(value: unknown, max: number): string {
+  if (value === undefined) return '-'
+  const text = JSON.stringify(value)
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text
+}
+
+/** Keeps a message to one line, for stderr. */
+export function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, ' ').trim()
+}

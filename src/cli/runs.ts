@@ -1,0 +1,75 @@
+/**
+ * `reflow runs`: lists runs newest first.
+ *
+ * --json prints an array, newest first, of:
+ *   { id: string, workflow: string, status: "pending"|"running"|"completed"|"failed"|"cancelled",
+ *     step: { name: string, status: "completed"|"failed", attempts: number } | null,
+ *     stepsRecorded: number,
+ *     createdAt: number, updatedAt: number, startedAt: number|null, finishedAt: number|null,
+ *     durationMs: number|null }
+ * `step` is the failed step if there is one, else the last recorded step. Times are epoch
+ * milliseconds; durationMs is finishedAt − startedAt, null until the run has finished.
+ */
+
+import { RunStatuses } from '../core/types.ts'
+import type { RunSummary } from '../storage/sqlite/inspect.ts'
+import { parseStatusList } from './args.ts'
+import type { Command } from './command.ts'
+import { DB_FLAG, JSON_FLAG, databasePath, openReadonly } from './database.ts'
+import { ago, duration, table, type Output } from './output.ts'
+
+export const runsCommand: Command = {
+  name: 'runs',
+  summary: 'List runs, newest first.',
+  usage: 'reflow runs [--status S[,S…]] [--workflow W] [--limit N] [--db PATH] [--json]',
+  details: `Columns: id, workflow, status, step (the failed step, else the last recorded one), its attempts,
+age (since the run was created) and duration (from its first claim to its end, or until now
+while it runs).
+Opens the database read-only.`,
+  flags: {
+    status: { type: 'string', value: 'S', description: 'only runs in these statuses (comma-separated)' },
+    workflow: { type: 'string', value: 'W', description: 'only runs of this workflow' },
+    limit: { type: 'string', value: 'N', description: 'at most N runs (default 50)' },
+    ...DB_FLAG,
+    ...JSON_FLAG,
+  },
+  positionals: { min: 0, max: 0, names: '' },
+
+  async run(args, out) {
+    const statuses = parseStatusList(args, 'status', Object.values(RunStatuses))
+    const limit = args.integer('limit', 50)
+    const { storage, inspector } = await openReadonly(databasePath(args))
+    try {
+      const workflow = args.string('workflow')
+      const runs = await inspector.listRuns({ limit, ...(statuses && { statuses }), ...(workflow !== undefined && { workflow }) })
+      const now = Date.now()
+      if (args.boolean('json')) out.json(runs.map(toJson))
+      else print(runs, now, out)
+      return 0
+    } finally {
+      storage.close()
+    }
+  },
+}
+
+function toJson(run: RunSummary) {
+  const durationMs = run.startedAt !== null && run.finishedAt !== null ? run.finishedAt - run.startedAt : null
+  return { ...run, durationMs }
+}
+
+function print(runs: RunSummary[], now: number, out: Output): void {
+  if (runs.length === 0) {
+    out.line('No runs.')
+    return
+  }
+  const rows = runs.map((run) => [
+    run.id,
+    run.workflow,
+    out.status(run.status),
+    run.step ? run.step.name : '-',
+    run.step ? String(run.step.attempts) : '-',
+    ago(run.createdAt, now),
+    run.startedAt === null || run.status === 'pending' ? '-' : duration((run.finishedAt ?? now) - run.startedAt),
+  ])
+  out.line(table(['ID', 'WORKFLOW', 'STATUS', 'STEP', 'ATTEMPTS', 'AGE', 'DURATION'], rows, out, [4]))
+}

@@ -1,0 +1,102 @@
+/**
+ * `reflow show RUN_ID`: a run and its step timeline.
+ *
+ * --json prints:
+ *   { run: { id, workflow, status, input, idempotencyKey: string|null, leaseId: string|null,
+ *            heartbeatAt: number|null, createdAt: number, updatedAt: number,
+ *            startedAt: number|null, finishedAt: number|null, durationMs: number|null },
+ *     steps: [{ seq: number, name, status: "completed"|"failed", attempts: number,
+ *               output: <JSON value, absent when undefined>, error: string|null,
+ *               createdAt: number, updatedAt: number, durationMs: number|null }] }
+ * Outputs are never truncated in JSON. Times are epoch milliseconds. A step's durationMs is measured
+ * from the previous step's record (or the run's first claim) to its own first record: its attempts
+ * and backoff, plus any time the run waited in between (a crash, a retry); null when unknown.
+ */
+
+import type { RunRecord, StepRecord } from '../storage/sqlite/inspect.ts'
+import { CliError } from './args.ts'
+import type { Command } from './command.ts'
+import { DB_FLAG, JSON_FLAG, databasePath, openReadonly } from './database.ts'
+import { duration, preview, when, type Output } from './output.ts'
+
+const PREVIEW_CHARS = 72
+
+export const showCommand: Command = {
+  name: 'show',
+  summary: 'Show a run and its step timeline.',
+  usage: 'reflow show RUN_ID [--full] [--db PATH] [--json]',
+  details: `For each recorded step: its status, attempts, duration, and its output (cut to ${PREVIEW_CHARS}
+characters unless --full) or error. Steps not yet reached are not listed. Opens the database read-only.`,
+  flags: {
+    full: { type: 'boolean', description: 'print input and outputs in full' },
+    ...DB_FLAG,
+    ...JSON_FLAG,
+  },
+  positionals: { min: 1, max: 1, names: 'RUN_ID' },
+
+  async run(args, out) {
+    const runId = args.positionals[0]!
+    const { storage, inspector } = await openReadonly(databasePath(args))
+    try {
+      const found = await inspector.getRun(runId)
+      if (!found) throw new CliError(`no run ${runId} in ${storage.path}`)
+      const steps = found.steps.map((step, i) => ({ ...step, durationMs: stepDuration(found.run, found.steps[i - 1], step) }))
+      const run = { ...found.run, durationMs: runDuration(found.run) }
+      if (args.boolean('json')) out.json({ run, steps })
+      else print(run, steps, args.boolean('full'), Date.now(), out)
+      return 0
+    } finally {
+      storage.close()
+    }
+  },
+}
+
+function runDuration(run: RunRecord): number | null {
+  return run.startedAt !== null && run.finishedAt !== null ? run.finishedAt - run.startedAt : null
+}
+
+function stepDuration(run: RunRecord, previous: StepRecord | undefined, step: StepRecord): number | null {
+  const from = previous ? previous.updatedAt : run.startedAt
+  return from === null || step.createdAt < from ? null : step.createdAt - from
+}
+
+type ShownStep = StepRecord & { durationMs: number | null }
+
+function print(run: RunRecord & { durationMs: number | null }, steps: ShownStep[], full: boolean, now: number, out: Output): void {
+  const value = (v: unknown) => (full ? JSON.stringify(v, null, 2) ?? '-' : preview(v, PREVIEW_CHARS))
+  const fields: [string, string][] = [
+    ['Workflow', run.workflow],
+    ['Status', out.status(run.status)],
+    ['Input', value(run.input)],
+  ]
+  if (run.idempotencyKey !== null) fields.push(['Key', run.idempotencyKey])
+  fields.push(['Created', when(run.createdAt, now)], ['Started', when(run.startedAt, now)])
+  if (run.finishedAt !== null) {
+    const took = run.durationMs === null ? '' : `, took ${duration(run.durationMs)}`
+    fields.push(['Finished', `${when(run.finishedAt, now)}${took}`])
+  }
+  if (run.status === 'running') {
+    fields.push(['Lease', `${run.leaseId ?? '-'}, last heartbeat ${run.heartbeatAt === null ? '-' : when(run.heartbeatAt, now)}`])
+  }
+  out.line(`${out.bold('Run')} ${run.id}`)
+  for (const [label, text] of fields) out.line(`  ${label.padEnd(9)}${indent(text, 11)}`)
+  out.line()
+  if (steps.length === 0) {
+    out.line(out.dim('No steps recorded yet.'))
+    return
+  }
+  out.line(out.bold('Steps'))
+  const nameWidth = Math.max(...steps.map((s) => s.name.length))
+  for (const step of steps) {
+    const attempts = `${step.attempts} attempt${step.attempts === 1 ? '' : 's'}`
+    const took = step.durationMs === null ? '-' : duration(step.durationMs)
+    const status = out.status(step.status) + ' '.repeat(Math.max(0, 9 - step.status.length))
+    out.line(`  ${String(step.seq).padStart(2)}. ${step.name.padEnd(nameWidth)}  ${status}  ${attempts.padEnd(10)}  ${took}`)
+    if (step.error !== null) out.line(`      error:  ${indent(step.error, 14)}`)
+    if (step.output !== undefined || step.status === 'completed') out.line(`      output: ${indent(value(step.output), 14)}`)
+  }
+}
+
+function indent(text: string, width: number): string {
+  return text.replaceAll('\n', `\n${' '.repeat(width)}`)
+}

@@ -1,0 +1,219 @@
+/**
+ * Inspection and maintenance over a SQLite reflow database, for the `reflow` CLI: list runs, read a
+ * run with its step timeline, purge finished runs, count. It works through an open SQLiteStorageCore
+ * (any runtime's driver), so opening, readonly mode, validation of the file, statement caching and the
+ * write transaction are the storage's own; this module adds only queries (inspect-queries.ts).
+ */
+
+import { InvalidArgumentError } from '../../core/errors.ts'
+import { deserialize } from '../../core/json.ts'
+import type { RunStatus, StepStatus } from '../../core/types.ts'
+import type { SqlRow, SqlValue, SqliteStatement } from './driver.ts'
+import * as q from './inspect-queries.ts'
+import type { SQLiteStorageCore } from './storage.ts'
+
+/** A run as `reflow runs` lists it. Times are epoch milliseconds. */
+export interface RunSummary {
+  id: string
+  workflow: string
+  status: RunStatus
+  /** The run's failed step, or else its last recorded one; null before any step is recorded. */
+  step: { name: string; status: StepStatus; attempts: number } | null
+  stepsRecorded: number
+  createdAt: number
+  updatedAt: number
+  startedAt: number | null
+  finishedAt: number | null
+}
+
+/** Every stored column of a run. */
+export interface RunRecord {
+  id: string
+  workflow: string
+  status: RunStatus
+  input: unknown
+  idempotencyKey: string | null
+  leaseId: string | null
+  heartbeatAt: number | null
+  createdAt: number
+  updatedAt: number
+  startedAt: number | null
+  finishedAt: number | null
+}
+
+/** One recorded step; `seq` is its recording order (1, 2, …). */
+export interface StepRecord {
+  seq: number
+  name: string
+  status: StepStatus
+  output: unknown
+  error: string | null
+  attempts: number
+  createdAt: number
+  updatedAt: number
+}
+
+export interface RunFilter {
+  statuses?: readonly RunStatus[]
+  workflow?: string
+  limit: number
+}
+
+export interface PurgeRequest {
+  /** Runs that finished strictly before this time are purged. */
+  finishedBefore: number
+  /** A subset of completed, failed, cancelled; pending and running runs are never purged. */
+  statuses: readonly RunStatus[]
+  /** Count what would be removed, remove nothing. */
+  dryRun: boolean
+}
+
+export interface PurgeResult {
+  runs: number
+  steps: number
+  groups: { workflow: string; status: RunStatus; runs: number; steps: number }[]
+}
+
+export interface RunStats {
+  counts: { workflow: string; status: RunStatus; runs: number }[]
+  oldestPending: { id: string; workflow: string; createdAt: number } | null
+  completedLastMinute: number
+  completedLastHour: number
+}
+
+export interface SQLiteInspector {
+  /** Runs newest first. */
+  listRuns(filter: RunFilter): Promise<RunSummary[]>
+  /** The run and its steps in recording order, or null for an unknown id. */
+  getRun(runId: string): Promise<{ run: RunRecord; steps: StepRecord[] } | null>
+  /** Deletes the selected finished runs and their steps in one transaction (or only counts them). */
+  purge(request: PurgeRequest): Promise<PurgeResult>
+  /** Counts by workflow and status, the head of the queue, and recent throughput as of `now`. */
+  stats(now: number): Promise<RunStats>
+}
+
+const PURGEABLE_STATUSES: readonly RunStatus[] = ['completed', 'failed', 'cancelled']
+
+/**
+ * Inspection queries over an open SQLite storage; open it `{ readonly: true }` for anything but purge.
+ *
+ * @example
+ * const storage = new SQLiteStorage('./reflow.db', { readonly: true })
+ * const failed = await createSQLiteInspector(storage).listRuns({ statuses: ['failed'], limit: 20 })
+ */
+export function createSQLiteInspector(storage: SQLiteStorageCore): SQLiteInspector {
+  const read = <T>(what: string, fn: (stmt: (sql: string) => SqliteStatement) => T) => storage.withStatements(what, 'read', fn)
+
+  return {
+    async listRuns({ statuses, workflow, limit }) {
+      if (!Number.isInteger(limit) || limit < 1) throw new InvalidArgumentError(`limit must be a positive integer, got ${String(limit)}`)
+      const list = statuses && statuses.length > 0 ? JSON.stringify(statuses) : null
+      const name = workflow ?? null
+      return read('Listing runs', (stmt) => stmt(q.selectRunSummaries).all(list, list, name, name, limit).map(toSummary))
+    },
+
+    async getRun(runId) {
+      return read(`Reading run ${runId}`, (stmt) => {
+        const row = stmt(q.selectRunDetail).get(runId)
+        if (!row) return null
+        return { run: toRecord(row), steps: stmt(q.selectStepTimeline).all(runId).map(toStep) }
+      })
+    },
+
+    async purge({ finishedBefore, statuses, dryRun }) {
+      const refused = statuses.filter((s) => !PURGEABLE_STATUSES.includes(s))
+      if (refused.length > 0 || statuses.length === 0) {
+        throw new InvalidArgumentError(`purge statuses must be among ${PURGEABLE_STATUSES.join(', ')}, got ${JSON.stringify(statuses)}`)
+      }
+      const params: SqlValue[] = [JSON.stringify(statuses), finishedBefore]
+      const select = (stmt: (sql: string) => SqliteStatement) => stmt(q.selectPurgeable).all(...params).map(toGroup)
+      if (dryRun) return read('Counting purgeable runs', (stmt) => summarise(select(stmt)))
+      return storage.withStatements('Purging finished runs', 'write', (stmt) => {
+        const groups = select(stmt)
+        const steps = stmt(q.deletePurgeableSteps).run(...params).changes
+        const runs = stmt(q.deletePurgeableRuns).run(...params).changes
+        return { runs, steps, groups }
+      })
+    },
+
+    async stats(now) {
+      return read('Counting runs', (stmt) => {
+        const oldest = stmt(q.selectOldestPending).get()
+        const recent = stmt(q.selectCompletedSince).get(now - 60_000, now - 3_600_000)
+        return {
+          counts: stmt(q.selectRunCounts).all().map((row) => ({
+            workflow: row.workflow as string,
+            status: row.status as RunStatus,
+            runs: Number(row.runs),
+          })),
+          oldestPending: oldest
+            ? { id: oldest.id as string, workflow: oldest.workflow as string, createdAt: Number(oldest.created_at_ms) }
+            : null,
+          completedLastMinute: Number(recent?.last_minute ?? 0),
+          completedLastHour: Number(recent?.last_hour ?? 0),
+        }
+      })
+    },
+  }
+}
+
+function summarise(groups: PurgeResult['groups']): PurgeResult {
+  return {
+    runs: groups.reduce((sum, g) => sum + g.runs, 0),
+    steps: groups.reduce((sum, g) => sum + g.steps, 0),
+    groups,
+  }
+}
+
+function toGroup(row: SqlRow): PurgeResult['groups'][number] {
+  return { workflow: row.workflow as string, status: row.status as RunStatus, runs: Number(row.runs), steps: Number(row.steps) }
+}
+
+function toSummary(row: SqlRow): RunSummary {
+  return {
+    id: row.id as string,
+    workflow: row.workflow as string,
+    status: row.status as RunStatus,
+    step: row.step_name == null
+      ? null
+      : { name: row.step_name as string, status: row.step_status as StepStatus, attempts: Number(row.step_attempts) },
+    stepsRecorded: Number(row.steps_recorded),
+    createdAt: Number(row.created_at_ms),
+    updatedAt: Number(row.updated_at_ms),
+    startedAt: optionalTime(row.started_at_ms),
+    finishedAt: optionalTime(row.finished_at_ms),
+  }
+}
+
+function toRecord(row: SqlRow): RunRecord {
+  return {
+    id: row.id as string,
+    workflow: row.workflow as string,
+    status: row.status as RunStatus,
+    input: deserialize(row.input_json as string | null),
+    idempotencyKey: (row.idempotency_key as string | null) ?? null,
+    leaseId: (row.lease_id as string | null) ?? null,
+    heartbeatAt: optionalTime(row.heartbeat_at_ms),
+    createdAt: Number(row.created_at_ms),
+    updatedAt: Number(row.updated_at_ms),
+    startedAt: optionalTime(row.started_at_ms),
+    finishedAt: optionalTime(row.finished_at_ms),
+  }
+}
+
+function toStep(row: SqlRow): StepRecord {
+  return {
+    seq: Number(row.seq),
+    name: row.name as string,
+    status: row.status as StepStatus,
+    output: deserialize(row.output_json as string | null),
+    error: (row.error as string | null) ?? null,
+    attempts: Number(row.attempts),
+    createdAt: Number(row.created_at_ms),
+    updatedAt: Number(row.updated_at_ms),
+  }
+}
+
+function optionalTime(value: unknown): number | null {
+  return value == null ? null : Number(value)
+}
