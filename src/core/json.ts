@@ -48,6 +48,28 @@ export function roundTrip(value: unknown, what: string): unknown {
   return deserialize(serialize(value, what))
 }
 
+/**
+ * Where the engine leaves the JSON text of a record's payload (a run's `input`, a step's `output`)
+ * when it has just serialised it, so storage writes that text instead of serialising the value a
+ * second time. The engine attaches it only when the payload is exactly `deserialize(text)`. An
+ * adapter that ignores it loses nothing but the saving.
+ */
+export const JSON_TEXT: unique symbol = Symbol('reflow.jsonText')
+
+/** A record (WorkflowRun, StepResult) that may carry the JSON text of its payload. */
+export type WithJsonText = { [JSON_TEXT]?: string | null }
+
+/** The JSON text of `record`'s payload `value`: the text the engine attached, else `serialize(value, what)`. */
+export function jsonTextOf(record: object, value: unknown, what: string): string | null {
+  const text = (record as WithJsonText)[JSON_TEXT]
+  return text === undefined ? serialize(value, what) : text
+}
+
+/** Whether `record` carries its payload's JSON text, so its payload is already a JSON round trip. */
+export function hasJsonText(record: object): boolean {
+  return (record as WithJsonText)[JSON_TEXT] !== undefined
+}
+
 /** A compact, stable message for a thrown value, as stored in a step's `error` column. */
 export function errorMessage(error: unknown): string {
   if (error instanceof Error) return error.message || error.name

@@ -1,10 +1,20 @@
 /**
  * createEngine: wires workflows to storage and runs them.
  *
- * The `start()` loop keeps up to `concurrency` runs in flight: whenever a slot is free it claims
- * more work, and when there is none it sleeps until an enqueue in this process, a finished run, or
- * the poll interval wakes it. `tick()` is the explicit alternative: claim up to `concurrency` runs
- * once and execute them to their end.
+ * The started engine keeps `concurrency` slots full. It is driven by events, not by a loop:
+ *
+ *   slot frees ─┐                          ┌─ claimed = asked → ask again (slots may be free still)
+ *   enqueue ────┼─▶ fill: claim(free) ─────┤
+ *   poll/change ┘                          └─ claimed < asked → idle: wait for an event, the poll
+ *                                             timer, or (adapters with dataVersion) a change check
+ *
+ * A slot counts as free as soon as its run's final write has been issued, so the claim that refills
+ * it joins the same group commit; each run is a slot of its own, so a slow run never holds back the
+ * others. Stale leases are looked for once per poll interval. While idle, the change watch
+ * (change-watch.ts) compares `storage.dataVersion()` on file-system notifications and a backing-off
+ * timer, so a run enqueued by another process is claimed within milliseconds and an idle engine
+ * costs almost nothing. `tick()` is the explicit alternative: claim up to `concurrency` runs once
+ * and execute them to their end.
  */
 
 import { SystemClock, type Clock, type TimerHandle } from '../core/clock.ts'
@@ -16,11 +26,13 @@ import {
   RunCancelledError,
   UnknownWorkflowError,
 } from '../core/errors.ts'
-import { jsonEqual, roundTrip } from '../core/json.ts'
+import { deserialize, JSON_TEXT, jsonEqual, serialize, type WithJsonText } from '../core/json.ts'
 import type { ClaimedRun, RunInfo, WorkflowRun } from '../core/types.ts'
 import type { StorageAdapter, EngineStorage } from '../storage/adapter.ts'
 import type { AnyWorkflow, WorkflowEnqueueInput } from '../workflow/workflow.ts'
-import { executeRun, type ActiveRun, type ExecutorContext } from './executor.ts'
+import { createUuidV7 } from '../core/uuid.ts'
+import { createChangeWatch } from './change-watch.ts'
+import { abortRun, executeRun, type ActiveRun, type ExecutorContext } from './executor.ts'
 import type { EngineHooks } from './hooks.ts'
 import { createLeaseKeeper } from './lease.ts'
 import { createScheduler } from './scheduler.ts'
@@ -80,7 +92,6 @@ export interface Engine<W extends readonly AnyWorkflow[] = readonly AnyWorkflow[
 
 const DEFAULT_LEASE_MS = 30_000
 const DEFAULT_POLL_MS = 1_000
-
 /**
  * Creates an engine that connects workflows to storage and executes them.
  *
@@ -109,7 +120,13 @@ export function createEngine<const W extends readonly AnyWorkflow[]>(config: Eng
     }
   }
 
-  const active = new Map<string, { handle: ActiveRun; done: Promise<void> }>()
+  interface Slot {
+    handle: ActiveRun
+    done: Promise<void>
+    /** Its final write has been issued: the slot may be refilled in the same batch. */
+    finishing: boolean
+  }
+  const active = new Map<string, Slot>()
   let stopController = new AbortController()
   const executor: ExecutorContext = {
     storage,
@@ -119,6 +136,13 @@ export function createEngine<const W extends readonly AnyWorkflow[]>(config: Eng
     get stopSignal() {
       return stopController.signal
     },
+    finishing(handle) {
+      const slot = active.get(handle.run.id)
+      if (!slot || slot.finishing) return
+      slot.finishing = true
+      finishing++
+      requestFill()
+    },
   }
   const leases = createLeaseKeeper({
     storage,
@@ -126,39 +150,37 @@ export function createEngine<const W extends readonly AnyWorkflow[]>(config: Eng
     intervalMs: settings.heartbeatIntervalMs,
     leaseDurationMs: settings.runLeaseDurationMs,
     onError: reportError,
-    onLost: (runId) => active.get(runId)?.handle.controller.abort(new LeaseLostError(runId)),
+    onLost: (runId) => {
+      const slot = active.get(runId)
+      if (slot) abortRun(slot.handle, new LeaseLostError(runId))
+    },
   })
   const scheduler = createScheduler(clock, reportError)
+  const nextRunId = createUuidV7(() => clock.now())
 
-  let loop: Promise<void> | undefined
   let running = false
-  let wakeUp: (() => void) | undefined
-  let woken = false
+  let pollMs = DEFAULT_POLL_MS
+  /** Slots reserved by claims in flight. */
+  let claiming = 0
+  /** Active runs whose final write is issued. */
+  let finishing = 0
+  let fillQueued = false
+  /** Bumped by every request to fill; a claim that comes back short re-fills if it moved meanwhile. */
+  let requests = 0
+  const claimsInFlight = new Set<Promise<void>>()
+  let pollTimer: TimerHandle | undefined
+  const changes = createChangeWatch(storage, requestFill, reportError)
+  /** The last claim came back short: the next one snapshots the data version first, ready to go idle. */
+  let drained = true
+  /**
+   * Stale leases (a crashed engine's runs) are looked for once per poll interval, not on every
+   * refill: a run only goes stale after a whole lease duration, and it is the oldest when found.
+   */
+  let nextStaleCheck = 0
 
-  function wake(): void {
-    woken = true
-    wakeUp?.()
-  }
-
-  function sleepUntilWoken(ms: number): Promise<void> {
-    if (woken) {
-      woken = false
-      return Promise.resolve()
-    }
-    return new Promise((resolve) => {
-      let timer: TimerHandle | undefined
-      wakeUp = () => {
-        timer?.cancel()
-        wakeUp = undefined
-        woken = false
-        resolve()
-      }
-      timer = clock.setTimer(ms, wakeUp)
-    })
-  }
-
-  async function claim(limit: number): Promise<ClaimedRun[]> {
-    const staleBefore = clock.now() - settings.runLeaseDurationMs
+  /** Claims up to `limit` runs: pending ones, and stale ones too unless `withStale` is false. */
+  async function claim(limit: number, withStale = true): Promise<ClaimedRun[]> {
+    const staleBefore = withStale ? clock.now() - settings.runLeaseDurationMs : undefined
     if (storage.claimRuns) return storage.claimRuns(names, staleBefore, limit)
     const claimed: ClaimedRun[] = []
     while (claimed.length < limit) {
@@ -173,36 +195,89 @@ export function createEngine<const W extends readonly AnyWorkflow[]>(config: Eng
     const workflow = registry.get(run.workflow)!
     const handle: ActiveRun = { run, controller: new AbortController() }
     leases.track(run.id, run.leaseId)
-    const done = executeRun(executor, workflow, handle)
-      .catch(reportError)
-      .finally(() => {
-        leases.untrack(run.id)
-        active.delete(run.id)
-        wake()
-      })
-    active.set(run.id, { handle, done })
-    return done
+    const slot: Slot = { handle, done: undefined!, finishing: false }
+    const ended = () => {
+      leases.untrack(run.id)
+      if (slot.finishing) finishing--
+      active.delete(run.id)
+      requestFill()
+    }
+    // Registered before the run starts: a run that finishes synchronously still finds its slot.
+    active.set(run.id, slot)
+    slot.done = executeRun(executor, workflow, handle).then(ended, (error) => {
+      reportError(error)
+      ended()
+    })
+    return slot.done
   }
 
-  async function runLoop(pollMs: number): Promise<void> {
-    while (running) {
-      const free = settings.concurrency - active.size
-      let claimed: ClaimedRun[] = []
-      if (free > 0) {
-        try {
-          claimed = await claim(free)
-        } catch (error) {
-          reportError(error)
+  /** Claims for the free slots soon: every request in this turn shares one claim. */
+  function requestFill(): void {
+    requests++
+    if (!running || fillQueued) return
+    fillQueued = true
+    queueMicrotask(fill)
+  }
+
+  function fill(): void {
+    fillQueued = false
+    if (!running) return
+    const limit = settings.concurrency - (active.size - finishing) - claiming
+    if (limit <= 0) return
+    claiming += limit
+    const requestsAtClaim = requests
+    // The snapshot precedes the claim, so a change committed after it shows up at the next check.
+    // Only needed when this claim may come back short, i.e. when the last one did.
+    const snapshotSkipped = changes !== undefined && !drained
+    if (changes && drained) changes.snapshot()
+    const now = clock.now()
+    const withStale = now >= nextStaleCheck
+    if (withStale) nextStaleCheck = now + pollMs
+    const claimed = claim(limit, withStale).then(
+      (runs) => {
+        claiming -= limit
+        if (!running) return releaseAll(runs)
+        for (const run of runs) void launch(run)
+        changes?.claimed(runs.length > 0)
+        drained = runs.length < limit
+        if (!drained) {
+          changes?.disarm()
+          return requestFill()
         }
-        if (!running) {
-          for (const run of claimed) await storage.updateClaimedRunStatus(run.id, run.leaseId, 'pending').catch(reportError)
-          break
-        }
-        for (const run of claimed) void launch(run)
-        if (claimed.length > 0 && claimed.length === free) continue
-      }
-      await sleepUntilWoken(pollMs)
-    }
+        // Short: idle, unless a wake-up arrived meanwhile or there was no snapshot before this claim
+        // (the last one was full), in which case look once more.
+        if (requests !== requestsAtClaim || snapshotSkipped) requestFill()
+        else idle()
+      },
+      (error) => {
+        claiming -= limit
+        reportError(error)
+        idle()
+      },
+    )
+    claimsInFlight.add(claimed)
+    void claimed.finally(() => claimsInFlight.delete(claimed))
+  }
+
+  /** Claimed as the engine stopped: give them straight back for the next engine. */
+  async function releaseAll(runs: readonly ClaimedRun[]): Promise<void> {
+    for (const run of runs) await storage.updateClaimedRunStatus(run.id, run.leaseId, 'pending').catch(reportError)
+  }
+
+  /** Nothing more to claim for now: wait for an event, the poll timer or a change. */
+  function idle(): void {
+    if (!running) return
+    pollTimer ??= clock.setTimer(pollMs, () => {
+      pollTimer = undefined
+      requestFill()
+    })
+    changes?.arm()
+  }
+
+  function stopTimers(): void {
+    pollTimer?.cancel()
+    pollTimer = undefined
+    changes?.disarm()
   }
 
   async function enqueue(name: string, input: unknown, options?: EnqueueOptions): Promise<WorkflowRun> {
@@ -213,21 +288,24 @@ export function createEngine<const W extends readonly AnyWorkflow[]>(config: Eng
       throw new InvalidArgumentError(`enqueue("${name}"): idempotencyKey must be a non-empty string, got ${JSON.stringify(key)}`)
     }
     const parsed = await workflow.parseInput(input)
-    const stored = roundTrip(parsed, `Input of workflow "${name}"`)
+    const json = serialize(parsed, `Input of workflow "${name}"`)
+    const stored = deserialize(json)
     const now = clock.now()
-    const result = await storage.createRun({
-      id: crypto.randomUUID(),
+    const run: WorkflowRun & WithJsonText = {
+      id: nextRunId(),
       workflow: name,
       input: stored,
       status: 'pending',
       idempotencyKey: key ?? null,
       createdAt: now,
       updatedAt: now,
-    })
+    }
+    run[JSON_TEXT] = json
+    const result = await storage.createRun(run)
     if (!result.created && !jsonEqual(result.run.input, stored)) {
       throw new IdempotencyConflictError(name, key!, result.run.id)
     }
-    if (result.created) wake()
+    if (result.created) requestFill()
     return result.run
   }
 
@@ -236,31 +314,38 @@ export function createEngine<const W extends readonly AnyWorkflow[]>(config: Eng
       assertPositive('start(pollIntervalMs)', pollIntervalMs)
       if (running) return
       await storage.initialize()
-      await loop
+      if (running) return
+      await Promise.all(claimsInFlight)
       running = true
-      loop = runLoop(pollIntervalMs)
+      pollMs = pollIntervalMs
+      drained = true
+      nextStaleCheck = 0
+      requestFill()
     },
 
     async stop() {
       running = false
+      stopTimers()
       scheduler.clear()
       stopController.abort(new EngineStoppedError())
-      wake()
-      await loop
+      await Promise.all(claimsInFlight)
       await Promise.all([...active.values()].map((a) => a.done))
+      leases.sweep()
       stopController = new AbortController()
     },
 
     async tick() {
       const claimed = await claim(settings.concurrency)
       await Promise.all(claimed.map(launch))
+      if (!running) leases.sweep()
     },
 
     enqueue: enqueue as Engine['enqueue'],
 
     async cancel(runId) {
       const cancelled = await storage.updateRunStatus(runId, 'cancelled')
-      if (cancelled) active.get(runId)?.handle.controller.abort(new RunCancelledError(runId))
+      const slot = active.get(runId)
+      if (cancelled && slot) abortRun(slot.handle, new RunCancelledError(runId))
       return cancelled
     },
 
@@ -269,7 +354,7 @@ export function createEngine<const W extends readonly AnyWorkflow[]>(config: Eng
         throw new InvalidArgumentError('retry() needs a storage adapter that implements retryRun (SQLiteStorage and MemoryStorage do)')
       }
       const retried = await storage.retryRun(runId)
-      if (retried) wake()
+      if (retried) requestFill()
       return retried
     },
 

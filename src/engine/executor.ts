@@ -9,13 +9,18 @@
  *   failure: record the failed step, run onFailure, mark the run failed (each under the lease).
  *
  * Every write is fenced by the lease: when one reports the lease gone, the executor stops at once
- * and touches the run no more. Cancellation and lease loss abort the run's signal; engine stop
- * lets the current step finish and record, then releases the run to `pending` for the next engine.
+ * and touches the run no more. Cancellation and lease loss abort the run (`abortRun`): its signal
+ * aborts and the attempt in progress is abandoned; engine stop lets the current step finish and
+ * record, then releases the run to `pending` for the next engine.
+ *
+ * A step's output is serialised once: the text goes to storage with the result (JSON_TEXT) and its
+ * parse becomes `prev`. Once the run's final write is issued, `ctx.finishing` tells the engine, which
+ * may claim the next run into the same group commit as that write.
  */
 
-import { sleep, type Clock } from '../core/clock.ts'
+import { sleep, type Clock, type TimerHandle } from '../core/clock.ts'
 import { LeaseLostError, ReflowError, StepTimeoutError } from '../core/errors.ts'
-import { errorMessage, roundTrip } from '../core/json.ts'
+import { deserialize, errorMessage, JSON_TEXT, serialize, type WithJsonText } from '../core/json.ts'
 import { retryDelay } from '../core/retry.ts'
 import type { ClaimedRun, StepResult } from '../core/types.ts'
 import type { EngineStorage } from '../storage/adapter.ts'
@@ -29,16 +34,30 @@ export interface ExecutorContext {
   reportError(error: unknown): void
   /** Aborted when the engine stops: no new step starts, backoff waits end early. */
   stopSignal: AbortSignal
+  /** Called once the run's final write has been issued (before it commits): its slot is as good as free. */
+  finishing(active: ActiveRun): void
 }
 
 /** A run being executed: its claim and the signal that cancellation or lease loss aborts. */
 export interface ActiveRun {
   readonly run: ClaimedRun
   readonly controller: AbortController
+  /** Rejects the attempt in progress, if any (set by runAttempt). */
+  interrupt?: ((reason: unknown) => void) | undefined
+}
+
+/**
+ * Cancellation and lease loss: aborts the run's signal and abandons the attempt in progress at once,
+ * whether or not its handler listens to the signal.
+ */
+export function abortRun(active: ActiveRun, reason: unknown): void {
+  if (active.controller.signal.aborted) return
+  active.controller.abort(reason)
+  active.interrupt?.(reason)
 }
 
 type Attempt =
-  | { kind: 'completed'; output: unknown; attempts: number }
+  | { kind: 'completed'; output: unknown; json: string | null; attempts: number }
   | { kind: 'failed'; error: Error; attempts: number }
   | { kind: 'interrupted' }
 
@@ -46,13 +65,14 @@ export async function executeRun(ctx: ExecutorContext, workflow: AnyWorkflow, ac
   const { storage, clock } = ctx
   const { run } = active
   const signal = active.controller.signal
-  const recorded = new Map((run.steps ?? (await storage.getStepResults(run.id))).map((s) => [s.name, s]))
+  const loaded = run.steps ?? (await storage.getStepResults(run.id))
+  const recorded = loaded.length === 0 ? undefined : new Map(loaded.map((s) => [s.name, s]))
   const steps = workflow.steps
   let prev: unknown
 
   for (let index = 0; index < steps.length; index++) {
     const step = steps[index]!
-    const done = recorded.get(step.name)
+    const done = recorded?.get(step.name)
     if (done?.status === 'completed') {
       prev = done.output
       continue
@@ -63,7 +83,7 @@ export async function executeRun(ctx: ExecutorContext, workflow: AnyWorkflow, ac
     if (signal.aborted) return
     if (ctx.stopSignal.aborted) return release(ctx, active)
 
-    const attempt = await attemptStep(ctx, step, run.input, prev, signal)
+    const attempt = await attemptStep(ctx, step, active, prev)
     if (attempt.kind === 'interrupted') {
       return signal.aborted ? undefined : release(ctx, active)
     }
@@ -72,37 +92,43 @@ export async function executeRun(ctx: ExecutorContext, workflow: AnyWorkflow, ac
       return failRun(ctx, workflow, active, step.name, attempt.error, failed)
     }
 
-    const result = stepResult(run.id, step.name, 'completed', attempt.output, null, attempt.attempts, clock.now())
+    const result: StepResult & WithJsonText = stepResult(run.id, step.name, 'completed', attempt.output, null, attempt.attempts, clock.now())
+    result[JSON_TEXT] = attempt.json
     const last = index === steps.length - 1
     const held = last && storage.finishRun
-      ? await storage.finishRun(run.id, run.leaseId, 'completed', result)
+      ? await finalWrite(ctx, active, storage.finishRun(run.id, run.leaseId, 'completed', result))
       : await storage.saveStepResult(result, run.leaseId)
     if (!held) return lost(active)
-    callHook(ctx, () =>
-      ctx.hooks.onStepComplete?.({ runId: run.id, workflow: run.workflow, stepName: step.name, output: attempt.output, attempts: attempt.attempts }),
-    )
+    const { onStepComplete } = ctx.hooks
+    if (onStepComplete) {
+      callHook(ctx, () =>
+        onStepComplete({ runId: run.id, workflow: run.workflow, stepName: step.name, output: attempt.output, attempts: attempt.attempts }),
+      )
+    }
     prev = attempt.output
     if (last && storage.finishRun) return completed(ctx, run)
   }
 
-  if (!(await storage.updateClaimedRunStatus(run.id, run.leaseId, 'completed'))) return lost(active)
+  if (!(await finalWrite(ctx, active, storage.updateClaimedRunStatus(run.id, run.leaseId, 'completed')))) return lost(active)
   completed(ctx, run)
 }
 
+/** The run's last write, already issued: tells the engine its slot can be refilled, then waits for it. */
+function finalWrite<T>(ctx: ExecutorContext, active: ActiveRun, write: Promise<T>): Promise<T> {
+  ctx.finishing(active)
+  return write
+}
+
 /** One step, attempt after attempt, until it completes, fails for good, or the run is interrupted. */
-async function attemptStep(
-  ctx: ExecutorContext,
-  step: StepDefinition,
-  input: unknown,
-  prev: unknown,
-  runSignal: AbortSignal,
-): Promise<Attempt> {
+async function attemptStep(ctx: ExecutorContext, step: StepDefinition, active: ActiveRun, prev: unknown): Promise<Attempt> {
   const { policy } = step
+  const runSignal = active.controller.signal
   for (let attempt = 1; ; attempt++) {
     let error: Error
     try {
-      const output = await runAttempt(ctx.clock, step, input, prev, runSignal)
-      return { kind: 'completed', output: roundTrip(output, `Output of step "${step.name}"`), attempts: attempt }
+      const output = await runAttempt(ctx.clock, step, active, prev)
+      const json = serialize(output, `Output of step "${step.name}"`)
+      return { kind: 'completed', output: deserialize(json), json, attempts: attempt }
     } catch (thrown) {
       if (runSignal.aborted) return { kind: 'interrupted' }
       error = thrown instanceof Error ? thrown : new Error(errorMessage(thrown))
@@ -118,31 +144,47 @@ async function attemptStep(
   }
 }
 
-/** One attempt: the handler raced against the run's signal and the attempt's timeout. */
-function runAttempt(clock: Clock, step: StepDefinition, input: unknown, prev: unknown, runSignal: AbortSignal): Promise<unknown> {
+/**
+ * One attempt: the handler raced against the run being aborted (`abortRun` calls `interrupt`) and
+ * the attempt's timeout. Each attempt gets its own signal, aborted with the run or on timeout.
+ */
+function runAttempt(clock: Clock, step: StepDefinition, active: ActiveRun, prev: unknown): Promise<unknown> {
   const attempt = new AbortController()
+  const runSignal = active.controller.signal
   const { timeoutMs } = step.policy
   return new Promise<unknown>((resolve, reject) => {
-    const onRunAbort = () => {
+    if (runSignal.aborted) {
       attempt.abort(runSignal.reason)
-      reject(runSignal.reason)
+      return reject(runSignal.reason)
     }
-    runSignal.addEventListener('abort', onRunAbort, { once: true })
-    const timer = timeoutMs === undefined
-      ? undefined
-      : clock.setTimer(timeoutMs, () => {
-          const timeout = new StepTimeoutError(step.name, timeoutMs)
-          attempt.abort(timeout)
-          reject(timeout)
-        })
+    let timer: TimerHandle | undefined
+    const interrupt = (reason: unknown) => {
+      timer?.cancel()
+      active.interrupt = undefined
+      attempt.abort(reason)
+      reject(reason)
+    }
+    active.interrupt = interrupt
+    if (timeoutMs !== undefined) timer = clock.setTimer(timeoutMs, () => interrupt(new StepTimeoutError(step.name, timeoutMs)))
     const settle = () => {
       timer?.cancel()
-      runSignal.removeEventListener('abort', onRunAbort)
+      if (active.interrupt === interrupt) active.interrupt = undefined
     }
-    new Promise<unknown>((run) => run(step.handler({ input, prev, signal: attempt.signal }))).then(
-      (output) => {
+    let output: unknown
+    try {
+      output = step.handler({ input: active.run.input, prev, signal: attempt.signal })
+    } catch (error) {
+      settle()
+      return reject(error)
+    }
+    if (!isThenable(output)) {
+      settle()
+      return resolve(output)
+    }
+    ;(output instanceof Promise ? output : Promise.resolve(output)).then(
+      (value) => {
         settle()
-        resolve(output)
+        resolve(value)
       },
       (error) => {
         settle()
@@ -172,19 +214,24 @@ async function failRun(
     } catch (compensationError) {
       ctx.reportError(compensationError)
     }
-    held = await storage.updateClaimedRunStatus(run.id, run.leaseId, 'failed')
+    held = await finalWrite(ctx, active, storage.updateClaimedRunStatus(run.id, run.leaseId, 'failed'))
   } else if (storage.finishRun) {
-    held = await storage.finishRun(run.id, run.leaseId, 'failed', failed ?? undefined)
+    held = await finalWrite(ctx, active, storage.finishRun(run.id, run.leaseId, 'failed', failed ?? undefined))
   } else {
     held = (!failed || (await storage.saveStepResult(failed, run.leaseId))) &&
-      (await storage.updateClaimedRunStatus(run.id, run.leaseId, 'failed'))
+      (await finalWrite(ctx, active, storage.updateClaimedRunStatus(run.id, run.leaseId, 'failed')))
   }
   if (!held) return lost(active)
   callHook(ctx, () => ctx.hooks.onRunFailed?.({ runId: run.id, workflow: run.workflow, stepName, error }))
 }
 
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function'
+}
+
 function completed(ctx: ExecutorContext, run: ClaimedRun): void {
-  callHook(ctx, () => ctx.hooks.onRunComplete?.({ runId: run.id, workflow: run.workflow }))
+  const { onRunComplete } = ctx.hooks
+  if (onRunComplete) callHook(ctx, () => onRunComplete({ runId: run.id, workflow: run.workflow }))
 }
 
 /** Gives the run back for another engine to pick up at once, rather than after its lease expires. */
@@ -193,7 +240,7 @@ async function release(ctx: ExecutorContext, active: ActiveRun): Promise<void> {
 }
 
 function lost(active: ActiveRun): void {
-  if (!active.controller.signal.aborted) active.controller.abort(new LeaseLostError(active.run.id))
+  abortRun(active, new LeaseLostError(active.run.id))
 }
 
 function stepResult(

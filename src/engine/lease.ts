@@ -1,6 +1,9 @@
 /**
  * Lease keeping: one timer per engine renews the lease of every run it executes, all in the same
- * turn (so a batching adapter writes them in one transaction). A renewal that reports the lease
+ * turn (so a batching adapter writes them in one transaction). The timer outlives its last run (it
+ * lapses when it fires with nothing to renew), so an engine running short runs one after another
+ * does not set and cancel a timer per run; `sweep()` cancels it for good once the engine stops or a
+ * tick ends, so it never keeps a process alive. A renewal that reports the lease
  * gone, or no successful renewal for a whole lease duration (the database unreachable), means
  * another engine may own the run now: `onLost` aborts the run's work and the engine stops touching it.
  */
@@ -16,6 +19,8 @@ interface Lease {
 export interface LeaseKeeper {
   track(runId: string, leaseId: string): void
   untrack(runId: string): void
+  /** Cancels the timer if no lease is tracked. */
+  sweep(): void
 }
 
 export function createLeaseKeeper(options: {
@@ -37,6 +42,7 @@ export function createLeaseKeeper(options: {
 
   function renewAll(): void {
     timer = undefined
+    if (leases.size === 0) return
     renewing = true
     const renewals = [...leases].map(([runId, lease]) => renew(runId, lease))
     void Promise.all(renewals).then(() => {
@@ -69,10 +75,11 @@ export function createLeaseKeeper(options: {
     },
     untrack(runId) {
       leases.delete(runId)
-      if (leases.size === 0) {
-        timer?.cancel()
-        timer = undefined
-      }
+    },
+    sweep() {
+      if (leases.size > 0) return
+      timer?.cancel()
+      timer = undefined
     },
   }
 }

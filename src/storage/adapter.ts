@@ -94,6 +94,26 @@ export interface StorageAdapterExtensions {
    */
   retryRun(runId: string): Promise<boolean>
 
+  /**
+   * A cheap change check: a number that differs from the one an earlier call returned whenever
+   * another connection to the same store has committed a write in between (SQLite's
+   * `pragma data_version`). This adapter's own writes may or may not move it (SQLite's do not;
+   * MemoryStorage, which has no other connections, counts every write). Synchronous and cheap: it
+   * never waits for a lock or writes. A started engine checks it while it has nothing to claim, so a
+   * run enqueued by another process is claimed at once instead of at the next poll interval; a
+   * change that brings no work costs one empty claim.
+   */
+  dataVersion(): number
+
+  /**
+   * Change notifications, best effort: calls `onChange` soon after a write may have been committed
+   * to the store by any connection (SQLite: a file-system notification on the WAL file), until the
+   * returned function is called. Notifications may come late, twice, or (on file systems without
+   * them) never, so callers still poll `dataVersion()`; what they save is waking up often to poll.
+   * `onChange` is never called synchronously from inside an adapter method.
+   */
+  watchChanges(onChange: () => void): () => void
+
   /** Releases the adapter's resources (closes the database). Further calls fail. */
   close(): void
 }

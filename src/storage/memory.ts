@@ -5,12 +5,14 @@
  * they passed in; claims, fencing and terminal statuses behave as in SQL.
  *
  * Every method runs synchronously to completion before its promise resolves, so each one is a single
- * atomic transition even when calls race: JavaScript never interleaves inside it.
+ * atomic transition even when calls race: JavaScript never interleaves inside it. With no other
+ * connections, `dataVersion()` counts every write, and `watchChanges` listeners hear of each one in
+ * a microtask after it.
  */
 
 import { SystemClock, type Clock } from '../core/clock.ts'
 import { InvalidArgumentError, StorageError } from '../core/errors.ts'
-import { deserialize, serialize } from '../core/json.ts'
+import { deserialize, hasJsonText, jsonTextOf } from '../core/json.ts'
 import { RunStatuses, TERMINAL_STATUSES } from '../core/types.ts'
 import type { ClaimedRun, CreateRunResult, RunStatus, StepResult, WorkflowRun } from '../core/types.ts'
 import type { StorageAdapter, StorageAdapterExtensions } from './adapter.ts'
@@ -41,6 +43,9 @@ export class MemoryStorage implements StorageAdapter, StorageAdapterExtensions {
   /** `[workflow, idempotencyKey]` as JSON → run id. */
   private readonly idempotencyKeys = new Map<string, string>()
   private closed = false
+  /** Bumped by every write that changes something: what `dataVersion()` reports. */
+  private version = 0
+  private readonly listeners = new Set<() => void>()
 
   constructor(options: { clock?: Clock } = {}) {
     this.clock = options.clock ?? SystemClock
@@ -52,7 +57,7 @@ export class MemoryStorage implements StorageAdapter, StorageAdapterExtensions {
 
   async createRun(run: WorkflowRun): Promise<CreateRunResult> {
     this.assertOpen()
-    const inputJson = serialize(run.input, `Input of workflow "${run.workflow}"`)
+    const inputJson = jsonTextOf(run, run.input, `Input of workflow "${run.workflow}"`)
     const key = run.idempotencyKey == null ? null : JSON.stringify([run.workflow, run.idempotencyKey])
     const existingId = key === null ? undefined : this.idempotencyKeys.get(key)
     const existing = existingId === undefined ? undefined : this.runs.get(existingId)
@@ -71,7 +76,9 @@ export class MemoryStorage implements StorageAdapter, StorageAdapterExtensions {
     }
     this.runs.set(record.id, record)
     if (key !== null) this.idempotencyKeys.set(key, record.id)
-    return { run: toRun(record), created: true }
+    this.changed()
+    // Input the engine serialised moments ago is already its own round trip: no need to parse it back.
+    return { run: hasJsonText(run) ? { ...toRunMeta(record), input: run.input } : toRun(record), created: true }
   }
 
   async claimNextRun(workflowNames: readonly string[], staleBefore?: number): Promise<ClaimedRun | null> {
@@ -94,6 +101,7 @@ export class MemoryStorage implements StorageAdapter, StorageAdapterExtensions {
       .sort((a, b) => a.createdAt - b.createdAt)
       .slice(0, limit)
     const now = this.clock.now()
+    if (chosen.length > 0) this.changed()
     return chosen.map((r) => {
       r.status = 'running'
       r.leaseId = crypto.randomUUID()
@@ -108,6 +116,7 @@ export class MemoryStorage implements StorageAdapter, StorageAdapterExtensions {
     const run = this.leased(runId, leaseId)
     if (!run) return false
     run.leaseRenewedAt = run.updatedAt = this.clock.now()
+    this.changed()
     return true
   }
 
@@ -128,6 +137,7 @@ export class MemoryStorage implements StorageAdapter, StorageAdapterExtensions {
     const run = leaseId === undefined ? this.runs.get(result.runId) : this.leased(result.runId, leaseId)
     if (!run) return false
     this.writeStep(run.id, record)
+    this.changed()
     return true
   }
 
@@ -137,6 +147,7 @@ export class MemoryStorage implements StorageAdapter, StorageAdapterExtensions {
     const run = this.runs.get(runId)
     if (!run || TERMINAL_STATUSES.includes(run.status)) return false
     this.setStatus(run, status, true)
+    this.changed()
     return true
   }
 
@@ -146,6 +157,7 @@ export class MemoryStorage implements StorageAdapter, StorageAdapterExtensions {
     const run = this.leased(runId, leaseId)
     if (!run) return false
     this.setStatus(run, status, TERMINAL_STATUSES.includes(status))
+    this.changed()
     return true
   }
 
@@ -163,6 +175,7 @@ export class MemoryStorage implements StorageAdapter, StorageAdapterExtensions {
     if (!run) return false
     if (record) this.writeStep(run.id, record)
     this.setStatus(run, status, true)
+    this.changed()
     return true
   }
 
@@ -173,11 +186,30 @@ export class MemoryStorage implements StorageAdapter, StorageAdapterExtensions {
     const steps = this.steps.get(runId)
     for (const [name, step] of steps ?? []) if (step.status === 'failed') steps?.delete(name)
     this.setStatus(run, 'pending', true)
+    this.changed()
     return true
+  }
+
+  dataVersion(): number {
+    this.assertOpen()
+    return this.version
+  }
+
+  watchChanges(onChange: () => void): () => void {
+    this.assertOpen()
+    const listener = () => onChange()
+    this.listeners.add(listener)
+    return () => void this.listeners.delete(listener)
   }
 
   close(): void {
     this.closed = true
+  }
+
+  /** Every write that changed something: bump the version, and notify watchers once this call is over. */
+  private changed(): void {
+    this.version++
+    for (const listener of this.listeners) queueMicrotask(listener)
   }
 
   private assertOpen(): void {
@@ -223,15 +255,19 @@ function assertRunStatus(status: RunStatus): void {
   }
 }
 
-function toRun({ inputJson, leaseId: _lease, leaseRenewedAt: _renewed, ...run }: RunRecord): WorkflowRun {
-  return { ...run, input: deserialize(inputJson) }
+function toRun(record: RunRecord): WorkflowRun {
+  return { ...toRunMeta(record), input: deserialize(record.inputJson) }
+}
+
+function toRunMeta({ inputJson: _input, leaseId: _lease, leaseRenewedAt: _renewed, ...run }: RunRecord): Omit<WorkflowRun, 'input'> {
+  return run
 }
 
 function toStepRecord(result: StepResult): StepRecord {
   return {
     name: result.name,
     status: result.status,
-    outputJson: serialize(result.output, `Output of step "${result.name}"`),
+    outputJson: jsonTextOf(result, result.output, `Output of step "${result.name}"`),
     error: result.error,
     attempts: result.attempts,
     createdAt: result.createdAt,

@@ -584,6 +584,20 @@ export function storageContract(h: ContractHarness, target: ContractTarget): voi
         assert.deepEqual((await s.getStepResults('r1')).map((x) => x.name), ['ok'])
       })
 
+      it('keeps first-recorded order for steps recorded after the failed ones were dropped', async (s, clock) => {
+        await s.createRun(makeRun(clock, 'r1'))
+        // Names sort against recording order, so an order that fell back on names would show.
+        await s.saveStepResult(makeStep(clock, 'r1', 'x'))
+        await s.saveStepResult(makeStep(clock, 'r1', 'fails', { status: 'failed', output: undefined, error: 'no' }))
+        await s.saveStepResult(makeStep(clock, 'r1', 'm'))
+        assert.equal(await s.updateRunStatus('r1', 'failed'), true)
+        assert.equal(await s.retryRun('r1'), true)
+        await s.saveStepResult(makeStep(clock, 'r1', 'c'))
+        await s.saveStepResult(makeStep(clock, 'r1', 'x', { output: 'replaced' }))
+        await s.saveStepResult(makeStep(clock, 'r1', 'a'))
+        assert.deepEqual((await s.getStepResults('r1')).map((x) => x.name), ['x', 'm', 'c', 'a'])
+      })
+
       it('refuses completed, pending, running and unknown runs', async (s, clock) => {
         await s.createRun(makeRun(clock, 'done'))
         await s.createRun(makeRun(clock, 'running'))
@@ -596,6 +610,55 @@ export function storageContract(h: ContractHarness, target: ContractTarget): voi
         assert.equal((await s.getRun('running'))?.status, 'running')
         assert.equal((await s.getRun('pending'))?.status, 'pending')
         assert.equal(await s.heartbeatRun('running', c.leaseId), true)
+      })
+    })
+
+    h.describe('change detection', () => {
+      it('dataVersion stays put across reads and empty claims', async (s, clock) => {
+        await s.createRun(makeRun(clock, 'r1'))
+        const start = s.dataVersion()
+        await s.getRun('r1')
+        await s.getStepResults('r1')
+        assert.deepEqual(await s.claimRuns(['other'], clock.now() - STALE_MS, 5), [])
+        assert.equal(s.dataVersion(), start)
+      })
+
+      race('dataVersion moves with every write another connection commits', 2, async ([a, b], clock) => {
+        let before = a!.dataVersion()
+        const moved = (what: string) => {
+          const now = a!.dataVersion()
+          assert.notEqual(now, before, `dataVersion moved after ${what}`)
+          before = now
+        }
+        await b!.createRun(makeRun(clock, 'r1'))
+        moved('createRun')
+        const c = await claim(b!)
+        moved('a claim')
+        await b!.saveStepResult(makeStep(clock, 'r1', 'a'), c.leaseId)
+        moved('saveStepResult')
+        await b!.finishRun('r1', c.leaseId, 'completed', makeStep(clock, 'r1', 'b'))
+        moved('finishRun')
+      })
+
+      race('watchChanges reports another connection’s write until unsubscribed', 2, async ([a, b], clock) => {
+        let calls = 0
+        const first = signal()
+        const stop = a!.watchChanges(() => {
+          calls++
+          first.fire()
+        })
+        await b!.createRun(makeRun(clock, 'r1'))
+        await first.wait('a change notification')
+        stop()
+        const seen = calls
+        // A second watcher is the event that says the next write's notifications have been delivered.
+        const second = signal()
+        const stopSecond = a!.watchChanges(second.fire)
+        await b!.createRun(makeRun(clock, 'r2'))
+        await second.wait('the second watcher’s notification')
+        for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve))
+        stopSecond()
+        assert.equal(calls, seen, 'no notification after unsubscribing')
       })
     })
 
@@ -697,10 +760,30 @@ export function storageContract(h: ContractHarness, target: ContractTarget): voi
 }
 
 function withExtensions(s: ContractStorage): Extended {
-  for (const method of ['claimRuns', 'finishRun', 'retryRun'] as const) {
+  for (const method of ['claimRuns', 'finishRun', 'retryRun', 'dataVersion', 'watchChanges'] as const) {
     assert.equal(typeof s[method], 'function', `adapter implements ${method}`)
   }
   return s as Extended
+}
+
+/** A one-shot event with a generous timeout, so a missing notification fails instead of hanging. */
+function signal(): { fire: () => void; wait: (what: string) => Promise<void> } {
+  let fire!: () => void
+  const fired = new Promise<void>((resolve) => (fire = resolve))
+  return {
+    fire: () => fire(),
+    async wait(what) {
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), 5_000)
+      })
+      try {
+        await Promise.race([fired, timeout])
+      } finally {
+        clearTimeout(timer)
+      }
+    },
+  }
 }
 
 function makeRun(clock: Clock, id: string, over: Partial<WorkflowRun> = {}): WorkflowRun {

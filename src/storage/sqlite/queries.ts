@@ -2,7 +2,10 @@
  * Every SQL statement SQLiteStorage runs, one named constant each (the schema is in migrations.ts).
  * Parameters are plain `?` (better-sqlite3 rejects numbered ones), so a value used twice is bound
  * twice. Name lists are bound as one JSON array and read with json_each, so one cached statement
- * serves any list. Times are bound by the caller from its Clock; SQL never reads the wall clock.
+ * serves any list, except on the claim path, which runs for every batch of runs: there the workflow
+ * names are bound one `?` each (json_each costs a virtual table and a bloom filter per execution),
+ * and an engine's statements are cached per list length. Times are bound by the caller from its
+ * Clock; SQL never reads the wall clock.
  */
 
 const RUN_COLUMNS = 'id, workflow, status, input_json, idempotency_key, lease_id, created_at_ms, updated_at_ms'
@@ -18,6 +21,8 @@ export const pragmaJournalModeWal = 'pragma journal_mode = wal'
 export const pragmaSynchronous = (level: 'normal' | 'full'): string => `pragma synchronous = ${level}`
 /** Open: makes `on delete cascade` from reflow_runs to reflow_steps effective. */
 export const pragmaForeignKeysOn = 'pragma foreign_keys = on'
+/** dataVersion: a number that moves whenever another connection commits (a shared-memory read, no lock wait). */
+export const pragmaDataVersion = 'pragma data_version'
 /** Every write batch and the migration: take the write lock up front so nothing upgrades mid-way. */
 export const beginImmediate = 'begin immediate'
 export const commit = 'commit'
@@ -47,21 +52,50 @@ export const selectRunByIdempotencyKey = `select ${RUN_COLUMNS} from reflow_runs
 /** getRun. (reflow_runs primary key) */
 export const selectRun = `select ${RUN_COLUMNS} from reflow_runs where id = ?`
 
-/** Claim, candidates: pending runs of the named workflows, oldest first. (reflow_runs_status_created) */
-export const selectPendingRunIds = `select id, created_at_ms, rowid as position from reflow_runs
-where status = 'pending' and workflow in (select value from json_each(?))
+/** `?, ?, …`: one parameter per item of a list bound item by item. */
+const params = (count: number): string => Array.from({ length: count }, () => '?').join(', ')
+
+/** Claim, with stale leases about, candidates: the oldest pending runs of `names` workflows (one `?` each), then the limit. (reflow_runs_status_created) */
+export const selectPendingRunIds = (names: number): string => `select rowid as position, created_at_ms from reflow_runs
+where status = 'pending' and workflow in (${params(names)})
 order by created_at_ms, rowid limit ?`
 
-/** Claim, candidates: running runs whose lease was last renewed before ?, oldest first. (reflow_runs_status_created) */
-export const selectStaleRunIds = `select id, created_at_ms, rowid as position from reflow_runs
-where status = 'running' and heartbeat_at_ms < ? and workflow in (select value from json_each(?))
+/** Claim, candidates: running runs whose lease was last renewed before ?, oldest first; then names, limit. (reflow_runs_status_created) */
+export const selectStaleRunIds = (names: number): string => `select rowid as position, created_at_ms from reflow_runs
+where status = 'running' and heartbeat_at_ms < ? and workflow in (${params(names)})
 order by created_at_ms, rowid limit ?`
 
-/** Claim: pending or stale running → running under a fresh lease, re-checked in the update. (reflow_runs primary key) */
+/**
+ * Claim, before taking the write lock: is any run of `names` workflows pending, or running with a
+ * lease last renewed before ? (names first, then the time, then names again). A read, so an engine
+ * with nothing to do never contends for the lock. (reflow_runs_status_created)
+ */
+export const selectClaimableExists = (names: number): string => `select exists (
+  select 1 from reflow_runs where status = 'pending' and workflow in (${params(names)})
+) or exists (
+  select 1 from reflow_runs where status = 'running' and heartbeat_at_ms < ? and workflow in (${params(names)})
+) as found`
+
+/** What a claim returns: the run, and whether it has recorded steps to load. (reflow_steps primary key prefix, covering) */
+const CLAIMED_COLUMNS = `${RUN_COLUMNS}, exists (select 1 from reflow_steps where run_id = reflow_runs.id) as has_steps`
+
+/**
+ * Claim, when no lease is stale (the usual case): the oldest pending run of `names` workflows
+ * (one `?` each, after the lease, times) → running under a fresh lease; no row when none is
+ * pending. Run once per run claimed. (reflow_runs_status_created, reflow_runs rowid)
+ */
+export const claimNextPending = (names: number): string => `update reflow_runs
+set status = 'running', lease_id = ?, heartbeat_at_ms = ?, updated_at_ms = ?, started_at_ms = coalesce(started_at_ms, ?)
+where rowid = (
+  select rowid from reflow_runs where status = 'pending' and workflow in (${params(names)})
+  order by created_at_ms, rowid limit 1)
+returning ${CLAIMED_COLUMNS}`
+
+/** Claim, with stale leases about: a candidate, pending or stale running (re-checked here) → running under a fresh lease. (reflow_runs rowid) */
 export const claimRun = `update reflow_runs
 set status = 'running', lease_id = ?, heartbeat_at_ms = ?, updated_at_ms = ?, started_at_ms = coalesce(started_at_ms, ?)
-where id = ? and (status = 'pending' or (status = 'running' and heartbeat_at_ms < ?))
-returning ${RUN_COLUMNS}`
+where rowid = ? and (status = 'pending' or (status = 'running' and heartbeat_at_ms < ?))
+returning ${CLAIMED_COLUMNS}`
 
 /** heartbeatRun: running → running, renewal time = now; fenced by lease. (reflow_runs primary key) */
 export const heartbeatRun = `update reflow_runs set heartbeat_at_ms = ?, updated_at_ms = ?
@@ -80,20 +114,27 @@ export const retryRun = `update reflow_runs
 set status = 'pending', lease_id = null, heartbeat_at_ms = null, finished_at_ms = null, updated_at_ms = ?
 where id = ? and status in ('failed', 'cancelled')`
 
-// Steps.
+// Steps. A run's steps are numbered 1, 2, … in recording order with no gaps (retryRun renumbers
+// what it keeps), so a new step's seq is the covering-index count + 1: max(seq) would read every row.
 
-/** saveStepResult under a lease: none|recorded → recorded, only while the run is running under it; keeps seq and created_at. (reflow_steps primary key, reflow_runs primary key) */
-export const upsertStepFenced = `insert into reflow_steps (run_id, name, seq, status, output_json, error, attempts, created_at_ms, updated_at_ms)
-select ?, ?, (select coalesce(max(seq), 0) + 1 from reflow_steps where run_id = ?), ?, ?, ?, ?, ?, ?
-where exists (select 1 from reflow_runs where id = ? and lease_id = ? and status = 'running')
+/** saveStepResult under a lease, before its upsertStepHeld: is the run running under this lease? (reflow_runs primary key) */
+export const selectLeaseHeld = `select 1 as held from reflow_runs where id = ? and lease_id = ? and status = 'running'`
+
+/** saveStepResult without a lease: none|recorded → recorded, only if the run exists. (reflow_steps primary key, reflow_runs primary key) */
+export const upsertStep = `insert into reflow_steps (run_id, name, seq, status, output_json, error, attempts, created_at_ms, updated_at_ms)
+select ?, ?, (select count(*) + 1 from reflow_steps where run_id = ?), ?, ?, ?, ?, ?, ?
+where exists (select 1 from reflow_runs where id = ?)
 on conflict (run_id, name) do update set
   status = excluded.status, output_json = excluded.output_json, error = excluded.error,
   attempts = excluded.attempts, updated_at_ms = excluded.updated_at_ms`
 
-/** saveStepResult without a lease: none|recorded → recorded, only if the run exists. (reflow_steps primary key, reflow_runs primary key) */
-export const upsertStep = `insert into reflow_steps (run_id, name, seq, status, output_json, error, attempts, created_at_ms, updated_at_ms)
-select ?, ?, (select coalesce(max(seq), 0) + 1 from reflow_steps where run_id = ?), ?, ?, ?, ?, ?, ?
-where exists (select 1 from reflow_runs where id = ?)
+/**
+ * saveStepResult under a lease and finishRun, once the lease was found held (selectLeaseHeld, or the
+ * fenced status update) in this transaction: none|recorded → recorded; keeps seq and created_at.
+ * (reflow_steps primary key)
+ */
+export const upsertStepHeld = `insert into reflow_steps (run_id, name, seq, status, output_json, error, attempts, created_at_ms, updated_at_ms)
+values (?, ?, (select count(*) + 1 from reflow_steps where run_id = ?), ?, ?, ?, ?, ?, ?)
 on conflict (run_id, name) do update set
   status = excluded.status, output_json = excluded.output_json, error = excluded.error,
   attempts = excluded.attempts, updated_at_ms = excluded.updated_at_ms`
@@ -101,9 +142,15 @@ on conflict (run_id, name) do update set
 /** retryRun: drop failed step results so the run resumes at the step that failed. (reflow_steps primary key prefix) */
 export const deleteFailedSteps = `delete from reflow_steps where run_id = ? and status = 'failed'`
 
+/** retryRun, after dropping failed steps: the seq of the kept steps, in order. (reflow_steps primary key prefix) */
+export const selectStepSeqs = `select name, seq from reflow_steps where run_id = ? order by seq`
+
+/** retryRun: renumber one kept step, closing the gaps deletion left. (reflow_steps primary key) */
+export const updateStepSeq = `update reflow_steps set seq = ? where run_id = ? and name = ?`
+
 /** getStepResults: one run's steps in recording order. (reflow_steps primary key prefix) */
 export const selectSteps = `select ${STEP_COLUMNS} from reflow_steps where run_id = ? order by seq`
 
-/** Claim: the steps of every claimed run in one query. (reflow_steps primary key prefix) */
-export const selectStepsOfRuns = `select ${STEP_COLUMNS} from reflow_steps
-where run_id in (select value from json_each(?)) order by run_id, seq`
+/** Claim: the steps of every claimed run (one `?` per run) in one query. (reflow_steps primary key prefix) */
+export const selectStepsOfRuns = (runs: number): string => `select ${STEP_COLUMNS} from reflow_steps
+where run_id in (${params(runs)}) order by run_id, seq`

@@ -15,14 +15,20 @@
  * Operations must not change anything outside the database, since a rolled-back batch reruns them.
  * Claims take the same path, so their transaction is the batch's. Reads bypass the queue and see
  * every write whose promise has resolved. `close()` flushes the queue synchronously, then closes.
+ *
+ * Claims: with no write queued, a read first decides whether anything is claimable, so an engine
+ * with nothing to do never takes the write lock. A claim runs one `update … returning` per run (the
+ * oldest pending one, through the status index) and loads steps only for runs that have some.
+ * Change detection for idle engines: `dataVersion()` is SQLite's `data_version` (it moves only when
+ * another connection commits) and `watchChanges()` a file-system watch on the WAL file.
  */
 
-import { existsSync } from 'node:fs'
+import { existsSync, watch } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import type { StorageAdapter, StorageAdapterExtensions } from '../adapter.ts'
 import { SystemClock, type Clock } from '../../core/clock.ts'
 import { InvalidArgumentError, ReflowError, StorageError } from '../../core/errors.ts'
-import { deserialize, errorMessage, serialize } from '../../core/json.ts'
+import { deserialize, errorMessage, hasJsonText, jsonTextOf } from '../../core/json.ts'
 import {
   RunStatuses,
   TERMINAL_STATUSES,
@@ -60,6 +66,13 @@ interface Operation {
 
 const MEMORY = ':memory:'
 
+interface ClaimSql {
+  claimNext: string
+  pending: string
+  stale: string
+  exists: string
+}
+
 /** StorageAdapter on one SQLite file; bound to a runtime's SQLite module by the entry files. */
 export class SQLiteStorageCore implements StorageAdapter, StorageAdapterExtensions {
   readonly path: string
@@ -74,6 +87,8 @@ export class SQLiteStorageCore implements StorageAdapter, StorageAdapterExtensio
   private queue: Operation[] = []
   private flushScheduled = false
   private commits = 0
+  private readonly claimSqlByCount = new Map<number, ClaimSql>()
+  private readonly stepsSqlByCount = new Map<number, string>()
 
   constructor(path: string, open: SqliteOpener, options: SQLiteStorageOptions = {}) {
     if (typeof path !== 'string' || path === '') {
@@ -113,7 +128,9 @@ export class SQLiteStorageCore implements StorageAdapter, StorageAdapterExtensio
   }
 
   async createRun(run: WorkflowRun): Promise<CreateRunResult> {
-    const inputJson = serialize(run.input, `Input of workflow "${run.workflow}"`)
+    const inputJson = jsonTextOf(run, run.input, `Input of workflow "${run.workflow}"`)
+    // Input the engine serialised moments ago is already its own round trip: no need to parse it back.
+    const input = hasJsonText(run) ? run.input : undefined
     return this.enqueue(`Creating run ${run.id}`, () => {
       const key = run.idempotencyKey ?? null
       const { changes } = this.stmt(q.insertRun).run(run.id, run.workflow, inputJson, key, run.createdAt, run.updatedAt)
@@ -121,7 +138,7 @@ export class SQLiteStorageCore implements StorageAdapter, StorageAdapterExtensio
         const created: WorkflowRun = {
           id: run.id,
           workflow: run.workflow,
-          input: deserialize(inputJson),
+          input: input ?? deserialize(inputJson),
           status: RunStatuses.pending,
           idempotencyKey: key,
           createdAt: run.createdAt,
@@ -145,8 +162,17 @@ export class SQLiteStorageCore implements StorageAdapter, StorageAdapterExtensio
       throw new InvalidArgumentError(`claimRuns limit must be a non-negative integer, got ${String(limit)}`)
     }
     if (workflowNames.length === 0 || limit === 0) return this.read('Claiming runs', () => [])
-    const names = JSON.stringify(workflowNames)
-    return this.enqueue('Claiming runs', () => this.claimNow(names, staleBefore ?? null, limit))
+    const names = [...workflowNames]
+    const sql = this.claimSql(names.length)
+    const stale = staleBefore ?? null
+    // With no write queued, a read decides whether there is anything to claim before taking the write
+    // lock, so idle engines never contend with busy ones. (A queued write may create claimable work:
+    // then the claim joins its batch, which takes the lock anyway.)
+    if (this.queue.length === 0) {
+      const found = await this.read('Claiming runs', () => this.stmt(sql.exists).get(...names, stale, ...names)?.found)
+      if (!found) return []
+    }
+    return this.enqueue('Claiming runs', () => this.claimNow(sql, names, stale, limit))
   }
 
   async heartbeatRun(runId: string, leaseId: string): Promise<boolean> {
@@ -168,7 +194,7 @@ export class SQLiteStorageCore implements StorageAdapter, StorageAdapterExtensio
   }
 
   async saveStepResult(result: StepResult, leaseId?: string): Promise<boolean> {
-    const outputJson = serialize(result.output, `Output of step "${result.name}"`)
+    const outputJson = jsonTextOf(result, result.output, `Output of step "${result.name}"`)
     return this.enqueue(`Saving step "${result.name}" of run ${result.runId}`, () =>
       this.saveStepNow(result, outputJson, leaseId),
     )
@@ -195,22 +221,57 @@ export class SQLiteStorageCore implements StorageAdapter, StorageAdapterExtensio
     if (step && step.runId !== runId) {
       throw new InvalidArgumentError(`finishRun step belongs to run ${step.runId}, expected run ${runId}`)
     }
-    const outputJson = step ? serialize(step.output, `Output of step "${step.name}"`) : null
+    const outputJson = step ? jsonTextOf(step, step.output, `Output of step "${step.name}"`) : null
     return this.enqueue(`Finishing run ${runId} as ${status}`, () => {
-      if (step && !this.saveStepNow(step, outputJson, leaseId)) return false
-      const applied = this.setClaimedStatusNow(runId, leaseId, status)
-      // Both writes check the same lease in one transaction; throwing rolls the step back if they ever disagree.
-      if (step && !applied) throw new StorageError(`Run ${runId}: step recorded under lease ${leaseId} but status not set`)
-      return applied
+      // The fenced status update decides; the step then needs no lease check of its own, since both
+      // writes commit together or not at all.
+      if (!this.setClaimedStatusNow(runId, leaseId, status)) return false
+      if (step) this.stmt(q.upsertStepHeld).run(...stepValues(step, outputJson))
+      return true
     })
   }
 
   async retryRun(runId: string): Promise<boolean> {
     return this.enqueue(`Retrying run ${runId}`, () => {
       if (this.stmt(q.retryRun).run(this.clock.now(), runId).changes !== 1) return false
-      this.stmt(q.deleteFailedSteps).run(runId)
+      if (this.stmt(q.deleteFailedSteps).run(runId).changes > 0) {
+        const kept = this.stmt(q.selectStepSeqs).all(runId)
+        kept.forEach((step, i) => {
+          if (Number(step.seq) !== i + 1) this.stmt(q.updateStepSeq).run(i + 1, runId, step.name as string)
+        })
+      }
       return true
     })
+  }
+
+  /**
+   * For reflow's own tools (storage/sqlite/inspect.ts), not for applications: runs `fn` over this
+   * connection's cached statements once the file is open and validated, as a read, or as one
+   * operation of a write transaction (refused when opened readonly).
+   * @internal
+   */
+  async withStatements<T>(what: string, mode: 'read' | 'write', fn: (stmt: (sql: string) => SqliteStatement) => T): Promise<T> {
+    const run = () => fn((sql) => this.stmt(sql))
+    return mode === 'read' ? this.read(what, run) : this.enqueue(what, run)
+  }
+
+  dataVersion(): number {
+    this.ready()
+    return Number(this.stmt(q.pragmaDataVersion).get()!.data_version)
+  }
+
+  watchChanges(onChange: () => void): () => void {
+    this.ready()
+    if (this.path === MEMORY) return () => {}
+    try {
+      // Every commit, by any connection, writes the WAL file: its modifications are the news.
+      const watcher = watch(`${resolve(this.path)}-wal`, { persistent: false }, () => onChange())
+      watcher.on('error', () => watcher.close())
+      return () => watcher.close()
+    } catch {
+      // No WAL file yet, or no notifications on this file system: callers poll dataVersion() instead.
+      return () => {}
+    }
   }
 
   close(): void {
@@ -228,34 +289,69 @@ export class SQLiteStorageCore implements StorageAdapter, StorageAdapterExtensio
 
   // Operations: synchronous, run inside the batch transaction.
 
-  private claimNow(names: string, staleBefore: number | null, limit: number): ClaimedRun[] {
+  private claimNow(sql: ClaimSql, names: string[], staleBefore: number | null, limit: number): ClaimedRun[] {
     const now = this.clock.now()
-    const candidates = this.stmt(q.selectPendingRunIds).all(names, limit)
-    if (staleBefore !== null) candidates.push(...this.stmt(q.selectStaleRunIds).all(staleBefore, names, limit))
-    // Oldest claimable first, pending or stale alike, so a crashed run never waits behind a backlog.
-    candidates.sort((a, b) => Number(a.created_at_ms) - Number(b.created_at_ms) || Number(a.position) - Number(b.position))
     const claimed: ClaimedRun[] = []
-    for (const candidate of candidates.slice(0, limit)) {
-      const leaseId = crypto.randomUUID()
-      const row = this.stmt(q.claimRun).get(leaseId, now, now, now, candidate.id as string, staleBefore)
-      if (row) claimed.push({ ...toRun(row), leaseId, steps: [] })
+    const stale = staleBefore === null ? [] : this.stmt(sql.stale).all(staleBefore, ...names, limit)
+    if (stale.length === 0) {
+      // The usual case: one statement per run, each taking the oldest pending run.
+      const claimNext = this.stmt(sql.claimNext)
+      while (claimed.length < limit) {
+        const leaseId = crypto.randomUUID()
+        const row = claimNext.get(leaseId, now, now, now, ...names)
+        if (!row) break
+        claimed.push(toClaimed(row, leaseId))
+      }
+    } else {
+      const candidates = this.stmt(sql.pending).all(...names, limit).concat(stale)
+      // Oldest claimable first, pending or stale alike, so a crashed run never waits behind a backlog.
+      candidates.sort((a, b) => Number(a.created_at_ms) - Number(b.created_at_ms) || Number(a.position) - Number(b.position))
+      const claim = this.stmt(q.claimRun)
+      for (let i = 0; i < candidates.length && claimed.length < limit; i++) {
+        const leaseId = crypto.randomUUID()
+        const row = claim.get(leaseId, now, now, now, candidates[i]!.position as number, staleBefore)
+        if (row) claimed.push(toClaimed(row, leaseId))
+      }
     }
-    if (claimed.length === 0) return claimed
-    const byRun = new Map(claimed.map((run) => [run.id, run.steps!]))
-    for (const row of this.stmt(q.selectStepsOfRuns).all(JSON.stringify([...byRun.keys()]))) {
-      byRun.get(row.run_id as string)?.push(toStep(row))
+    // Steps exist only for runs that ran before (retried, reclaimed, released): load theirs in one query.
+    const resumed = claimed.filter((run) => run.steps === undefined)
+    if (resumed.length > 0) {
+      const byRun = new Map(resumed.map((run): [string, StepResult[]] => [run.id, (run.steps = [])]))
+      for (const row of this.stmt(this.stepsOfRunsSql(resumed.length)).all(...byRun.keys())) {
+        byRun.get(row.run_id as string)?.push(toStep(row))
+      }
     }
     return claimed
   }
 
+  private stepsOfRunsSql(count: number): string {
+    let sql = this.stepsSqlByCount.get(count)
+    if (!sql) this.stepsSqlByCount.set(count, (sql = q.selectStepsOfRuns(count)))
+    return sql
+  }
+
+  /** The claim statements for an engine's list of `count` workflow names. */
+  private claimSql(count: number): ClaimSql {
+    let sql = this.claimSqlByCount.get(count)
+    if (!sql) {
+      sql = {
+        claimNext: q.claimNextPending(count),
+        pending: q.selectPendingRunIds(count),
+        stale: q.selectStaleRunIds(count),
+        exists: q.selectClaimableExists(count),
+      }
+      this.claimSqlByCount.set(count, sql)
+    }
+    return sql
+  }
+
   private saveStepNow(step: StepResult, outputJson: string | null, leaseId: string | undefined): boolean {
-    const values: SqlValue[] = [
-      step.runId, step.name, step.runId, step.status, outputJson, step.error ?? null,
-      step.attempts, step.createdAt, step.updatedAt, step.runId,
-    ]
-    const statement = leaseId === undefined ? this.stmt(q.upsertStep) : this.stmt(q.upsertStepFenced)
-    if (leaseId !== undefined) values.push(leaseId)
-    return statement.run(...values).changes === 1
+    const values = stepValues(step, outputJson)
+    if (leaseId === undefined) return this.stmt(q.upsertStep).run(...values, step.runId).changes === 1
+    // Check, then write: inside the batch's transaction nothing can come between the two.
+    if (!this.stmt(q.selectLeaseHeld).get(step.runId, leaseId)) return false
+    this.stmt(q.upsertStepHeld).run(...values)
+    return true
   }
 
   private setClaimedStatusNow(runId: string, leaseId: string, status: RunStatus): boolean {
@@ -286,10 +382,9 @@ export class SQLiteStorageCore implements StorageAdapter, StorageAdapterExtensio
     const batch = this.queue
     this.queue = []
     while (batch.length > 0) {
-      const driver = this.driver
-      if (!driver) return rejectAll(batch, this.closedError())
+      if (!this.driver) return rejectAll(batch, this.closedError())
       try {
-        driver.exec(q.beginImmediate)
+        this.stmt(q.beginImmediate).run()
       } catch (error) {
         return rejectAll(batch, this.wrap('Beginning a write transaction', error))
       }
@@ -312,7 +407,7 @@ export class SQLiteStorageCore implements StorageAdapter, StorageAdapterExtensio
         continue
       }
       try {
-        driver.exec(q.commit)
+        this.stmt(q.commit).run()
       } catch (error) {
         this.rollbackQuietly()
         return rejectAll(batch, this.wrap('Committing a write transaction', error))
@@ -443,6 +538,11 @@ export class SQLiteStorageCore implements StorageAdapter, StorageAdapterExtensio
   }
 }
 
+/** The parameters every step upsert starts with, in queries.ts order. */
+function stepValues(step: StepResult, outputJson: string | null): SqlValue[] {
+  return [step.runId, step.name, step.runId, step.status, outputJson, step.error ?? null, step.attempts, step.createdAt, step.updatedAt]
+}
+
 function rejectAll(batch: readonly Operation[], error: unknown): void {
   for (const operation of batch) operation.reject(error)
 }
@@ -468,6 +568,14 @@ function toRun(row: SqlRow): WorkflowRun {
     createdAt: Number(row.created_at_ms),
     updatedAt: Number(row.updated_at_ms),
   }
+}
+
+/** A claimed row: `steps` is left undefined when the run has recorded steps still to be loaded. */
+function toClaimed(row: SqlRow, leaseId: string): ClaimedRun {
+  const run: ClaimedRun = toRun(row) as ClaimedRun
+  run.leaseId = leaseId
+  if (!row.has_steps) run.steps = []
+  return run
 }
 
 function toStep(row: SqlRow): StepResult {
