@@ -34,21 +34,26 @@ export function createLeaseKeeper(options: {
   const { storage, clock, intervalMs, leaseDurationMs } = options
   const leases = new Map<string, Lease>()
   let timer: TimerHandle | undefined
-  let renewing = false
+  /** Leases whose renewal has not settled yet; a renewal that hangs must not stop the others. */
+  const renewing = new Set<Lease>()
 
   const schedule = () => {
-    if (timer === undefined && !renewing && leases.size > 0) timer = clock.setTimer(intervalMs, renewAll)
+    if (timer === undefined && leases.size > 0) timer = clock.setTimer(intervalMs, renewAll)
   }
 
   function renewAll(): void {
     timer = undefined
-    if (leases.size === 0) return
-    renewing = true
-    const renewals = [...leases].map(([runId, lease]) => renew(runId, lease))
-    void Promise.all(renewals).then(() => {
-      renewing = false
-      schedule()
-    })
+    const now = clock.now()
+    for (const [runId, lease] of leases) {
+      if (renewing.has(lease)) {
+        // Still waiting on the last renewal after a whole lease: another engine may own the run.
+        if (now - lease.renewedAt >= leaseDurationMs) lose(runId)
+        continue
+      }
+      renewing.add(lease)
+      void renew(runId, lease).finally(() => renewing.delete(lease))
+    }
+    schedule()
   }
 
   async function renew(runId: string, lease: Lease): Promise<void> {

@@ -9,6 +9,9 @@ import {
   UnknownWorkflowError,
   ValidationError,
 } from '../../src/core/errors.ts'
+import { ManualClock } from '../../src/core/clock.ts'
+import { createEngine } from '../../src/engine/engine.ts'
+import { MemoryStorage } from '../../src/storage/memory.ts'
 import { deferred, manualEngine, until } from './helpers.ts'
 
 const order = z.object({ orderId: z.string(), amount: z.number() })
@@ -271,6 +274,31 @@ describe('leases', () => {
     const info = await a.engine.getRunStatus(run.id)
     expect(info?.steps[0]?.output).toBe('winner')
     expect(info?.run.status).toBe('completed')
+  })
+})
+
+describe('leases: a hung heartbeat', () => {
+  test('a renewal that never settles within a lease duration counts as a lost lease', async () => {
+    const gate = deferred()
+    let reason: unknown
+    const wf = createWorkflow({ name: 'a', input: order }).step('s', async ({ signal }) => {
+      signal.addEventListener('abort', () => (reason = signal.reason))
+      gate.resolve()
+      await new Promise(() => {})
+    })
+    const clock = new ManualClock(0)
+    const storage = new MemoryStorage({ clock })
+    // The database stops answering heartbeats (a custom adapter over a network, say).
+    const hanging = Object.assign(Object.create(storage) as MemoryStorage, { heartbeatRun: () => new Promise<boolean>(() => {}) })
+    const engine = createEngine({ storage: hanging, workflows: [wf], clock, runLeaseDurationMs: 1000, heartbeatIntervalMs: 300 })
+    await engine.enqueue('a', { orderId: '1', amount: 1 })
+    const tick = engine.tick()
+    await gate.promise
+    await clock.advance(900)
+    expect(reason).toBeUndefined()
+    await clock.advance(300)
+    expect(reason).toBeInstanceOf(LeaseLostError)
+    await tick
   })
 })
 
