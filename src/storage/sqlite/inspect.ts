@@ -6,9 +6,9 @@
  */
 
 import { InvalidArgumentError } from '../../core/errors.ts'
-import { deserialize } from '../../core/json.ts'
 import type { RunStatus, StepStatus } from '../../core/types.ts'
 import type { SqlRow, SqlValue, SqliteStatement } from './driver.ts'
+import { toRun, toStep } from './rows.ts'
 import * as q from './inspect-queries.ts'
 import type { SQLiteStorageCore } from './storage.ts'
 
@@ -116,7 +116,7 @@ export function createSQLiteInspector(storage: SQLiteStorageCore): SQLiteInspect
       return read(`Reading run ${runId}`, (stmt) => {
         const row = stmt(q.selectRunDetail).get(runId)
         if (!row) return null
-        return { run: toRecord(row), steps: stmt(q.selectStepTimeline).all(runId).map(toStep) }
+        return { run: toRecord(row), steps: stmt(q.selectStepTimeline).all(runId).map(toStepRecord) }
       })
     },
 
@@ -187,31 +187,17 @@ function toSummary(row: SqlRow): RunSummary {
 
 function toRecord(row: SqlRow): RunRecord {
   return {
-    id: row.id as string,
-    workflow: row.workflow as string,
-    status: row.status as RunStatus,
-    input: deserialize(row.input_json as string | null),
-    idempotencyKey: (row.idempotency_key as string | null) ?? null,
+    ...toRun(row),
     leaseId: (row.lease_id as string | null) ?? null,
     heartbeatAt: optionalTime(row.heartbeat_at_ms),
-    createdAt: Number(row.created_at_ms),
-    updatedAt: Number(row.updated_at_ms),
     startedAt: optionalTime(row.started_at_ms),
     finishedAt: optionalTime(row.finished_at_ms),
   }
 }
 
-function toStep(row: SqlRow): StepRecord {
-  return {
-    seq: Number(row.seq),
-    name: row.name as string,
-    status: row.status as StepStatus,
-    output: deserialize(row.output_json as string | null),
-    error: (row.error as string | null) ?? null,
-    attempts: Number(row.attempts),
-    createdAt: Number(row.created_at_ms),
-    updatedAt: Number(row.updated_at_ms),
-  }
+function toStepRecord(row: SqlRow): StepRecord {
+  const { runId: _, ...step } = toStep(row)
+  return { seq: Number(row.seq), ...step }
 }
 
 function optionalTime(value: unknown): number | null {

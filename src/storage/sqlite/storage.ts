@@ -2,17 +2,8 @@
  * SQLite storage over a SqliteDriver: one file, WAL mode, every SQL statement from queries.ts,
  * prepared once per connection. The runtime entries (sqlite-bun.ts, sqlite-node.ts) supply the driver.
  *
- * Group commit. A write does not touch the database when called: it becomes an operation (a
- * synchronous function over cached statements) on a queue, and the call returns a promise.
- *
- *   idle ──first enqueue──▶ scheduled (setImmediate) ──flush──▶ idle
- *
- * A flush takes the whole queue: `begin immediate`, run each operation in order, `commit`, and only
- * then settle each promise, so nothing is acknowledged before the commit that made it durable.
- *   - an operation throws → roll back the batch, reject that operation alone, and run the rest
- *     again in a fresh transaction (nothing of a failed batch survives, one bad write harms no other);
- *   - `begin` or `commit` fails → roll back and reject every operation of the batch.
- * Operations must not change anything outside the database, since a rolled-back batch reruns them.
+ * Every write goes through group commit (group-commit.ts): writes issued in the same turn share one
+ * `begin immediate` transaction, and each promise settles only after that transaction's COMMIT.
  * Claims take the same path, so their transaction is the batch's. Reads bypass the queue and see
  * every write whose promise has resolved. `close()` flushes the queue synchronously, then closes.
  *
@@ -36,12 +27,13 @@ import {
   type CreateRunResult,
   type RunStatus,
   type StepResult,
-  type StepStatus,
   type WorkflowRun,
 } from '../../core/types.ts'
-import type { SqlRow, SqlValue, SqliteDriver, SqliteOpener, SqliteStatement } from './driver.ts'
+import type { SqlValue, SqliteDriver, SqliteOpener, SqliteStatement } from './driver.ts'
 import { LATEST_SCHEMA_VERSION, MIGRATIONS } from './migrations.ts'
+import { GroupCommit } from './group-commit.ts'
 import * as q from './queries.ts'
+import { toClaimed, toRun, toStep } from './rows.ts'
 
 export interface SQLiteStorageOptions {
   /** Stamps claims, heartbeats and status changes. Default: SystemClock. */
@@ -55,13 +47,6 @@ export interface SQLiteStorageOptions {
   busyTimeoutMs?: number
   /** Open without write access: the file must exist and is never created, migrated or modified. */
   readonly?: boolean
-}
-
-interface Operation {
-  what: string
-  run: () => unknown
-  resolve: (value: unknown) => void
-  reject: (error: unknown) => void
 }
 
 const MEMORY = ':memory:'
@@ -84,9 +69,12 @@ export class SQLiteStorageCore implements StorageAdapter, StorageAdapterExtensio
   private readonly statements = new Map<string, SqliteStatement>()
   private initialized = false
   private refusal: StorageError | null = null
-  private queue: Operation[] = []
-  private flushScheduled = false
-  private commits = 0
+  private readonly writes = new GroupCommit({
+    begin: () => this.stmt(q.beginImmediate).run(),
+    commit: () => this.stmt(q.commit).run(),
+    rollback: () => this.rollbackQuietly(),
+    wrap: (what, error) => this.wrap(what, error),
+  })
   private readonly claimSqlByCount = new Map<number, ClaimSql>()
   private readonly stepsSqlByCount = new Map<number, string>()
 
@@ -120,7 +108,7 @@ export class SQLiteStorageCore implements StorageAdapter, StorageAdapterExtensio
 
   /** How many write transactions (group commits) this instance has committed; initialisation excluded. */
   get transactionCount(): number {
-    return this.commits
+    return this.writes.transactionCount
   }
 
   async initialize(): Promise<void> {
@@ -168,7 +156,7 @@ export class SQLiteStorageCore implements StorageAdapter, StorageAdapterExtensio
     // With no write queued, a read decides whether there is anything to claim before taking the write
     // lock, so idle engines never contend with busy ones. (A queued write may create claimable work:
     // then the claim joins its batch, which takes the lock anyway.)
-    if (this.queue.length === 0) {
+    if (!this.writes.pending) {
       const found = await this.read('Claiming runs', () => this.stmt(sql.exists).get(...names, stale, ...names)?.found)
       if (!found) return []
     }
@@ -276,7 +264,7 @@ export class SQLiteStorageCore implements StorageAdapter, StorageAdapterExtensio
 
   close(): void {
     if (!this.driver) return
-    if (this.queue.length > 0) this.flush()
+    if (this.writes.pending) this.writes.flush()
     const driver = this.driver
     this.driver = null
     this.statements.clear()
@@ -363,59 +351,10 @@ export class SQLiteStorageCore implements StorageAdapter, StorageAdapterExtensio
     return changes === 1
   }
 
-  // Group commit (see the module comment).
-
   private enqueue<T>(what: string, run: () => T): Promise<T> {
     this.ready()
     if (this.readonly) throw new StorageError(`${what} failed: "${this.path}" is opened readonly`)
-    return new Promise<T>((resolve, reject) => {
-      this.queue.push({ what, run, resolve: resolve as (value: unknown) => void, reject })
-      if (!this.flushScheduled) {
-        this.flushScheduled = true
-        setImmediate(() => this.flush())
-      }
-    })
-  }
-
-  private flush(): void {
-    this.flushScheduled = false
-    const batch = this.queue
-    this.queue = []
-    while (batch.length > 0) {
-      if (!this.driver) return rejectAll(batch, this.closedError())
-      try {
-        this.stmt(q.beginImmediate).run()
-      } catch (error) {
-        return rejectAll(batch, this.wrap('Beginning a write transaction', error))
-      }
-      const results: unknown[] = []
-      let failed = -1
-      let failure: unknown
-      for (const operation of batch) {
-        try {
-          results.push(operation.run())
-        } catch (error) {
-          failed = results.length
-          failure = error
-          break
-        }
-      }
-      if (failed >= 0) {
-        this.rollbackQuietly()
-        const [operation] = batch.splice(failed, 1)
-        operation!.reject(this.wrap(operation!.what, failure))
-        continue
-      }
-      try {
-        this.stmt(q.commit).run()
-      } catch (error) {
-        this.rollbackQuietly()
-        return rejectAll(batch, this.wrap('Committing a write transaction', error))
-      }
-      this.commits++
-      batch.forEach((operation, i) => operation.resolve(results[i]))
-      return
-    }
+    return this.writes.enqueue(what, run)
   }
 
   private rollbackQuietly(): void {
@@ -543,10 +482,6 @@ function stepValues(step: StepResult, outputJson: string | null): SqlValue[] {
   return [step.runId, step.name, step.runId, step.status, outputJson, step.error ?? null, step.attempts, step.createdAt, step.updatedAt]
 }
 
-function rejectAll(batch: readonly Operation[], error: unknown): void {
-  for (const operation of batch) operation.reject(error)
-}
-
 function isTerminal(status: RunStatus): boolean {
   return TERMINAL_STATUSES.includes(status)
 }
@@ -555,38 +490,5 @@ function assertRunStatus(status: RunStatus): void {
   if (!Object.hasOwn(RunStatuses, status)) {
     const expected = Object.values(RunStatuses).join(', ')
     throw new InvalidArgumentError(`Run status must be one of ${expected}, got ${JSON.stringify(status)}`)
-  }
-}
-
-function toRun(row: SqlRow): WorkflowRun {
-  return {
-    id: row.id as string,
-    workflow: row.workflow as string,
-    input: deserialize(row.input_json as string | null),
-    status: row.status as RunStatus,
-    idempotencyKey: (row.idempotency_key as string | null) ?? null,
-    createdAt: Number(row.created_at_ms),
-    updatedAt: Number(row.updated_at_ms),
-  }
-}
-
-/** A claimed row: `steps` is left undefined when the run has recorded steps still to be loaded. */
-function toClaimed(row: SqlRow, leaseId: string): ClaimedRun {
-  const run: ClaimedRun = toRun(row) as ClaimedRun
-  run.leaseId = leaseId
-  if (!row.has_steps) run.steps = []
-  return run
-}
-
-function toStep(row: SqlRow): StepResult {
-  return {
-    runId: row.run_id as string,
-    name: row.name as string,
-    status: row.status as StepStatus,
-    output: deserialize(row.output_json as string | null),
-    error: (row.error as string | null) ?? null,
-    attempts: Number(row.attempts),
-    createdAt: Number(row.created_at_ms),
-    updatedAt: Number(row.updated_at_ms),
   }
 }
