@@ -6,9 +6,8 @@
  * --json prints: { id: string, workflow: string, status: "cancelled", previousStatus: "pending"|"running" }
  */
 
-import { CliError } from './args.ts'
 import type { Command } from './command.ts'
-import { DB_FLAG, JSON_FLAG, databasePath, openWritable } from './database.ts'
+import { DB_FLAG, JSON_FLAG, transitionRun } from './database.ts'
 
 export const cancelCommand: Command = {
   name: 'cancel',
@@ -21,23 +20,13 @@ cancelled (exit 1).`,
   positionals: { min: 1, max: 1, names: 'RUN_ID' },
 
   async run(args, out) {
-    const runId = args.positionals[0]!
-    const storage = await openWritable(databasePath(args), { create: false })
-    try {
-      const before = await storage.getRun(runId)
-      if (!before) throw new CliError(`no run ${runId} in ${storage.path}`)
-      if (!(await storage.updateRunStatus(runId, 'cancelled'))) {
-        const now = await storage.getRun(runId)
-        throw new CliError(`run ${runId} is ${now?.status ?? before.status}; only pending or running runs can be cancelled`)
-      }
+    await transitionRun(args, 'cancelled', 'pending or running', (storage, id) => storage.updateRunStatus(id, 'cancelled'), (_, before) => {
       if (args.boolean('json')) {
-        out.json({ id: runId, workflow: before.workflow, status: 'cancelled', previousStatus: before.status })
+        out.json({ id: before.id, workflow: before.workflow, status: 'cancelled', previousStatus: before.status })
       } else {
-        out.line(`Cancelled run ${runId} (${before.workflow}, was ${before.status}).`)
+        out.line(`Cancelled run ${before.id} (${before.workflow}, was ${before.status}).`)
       }
-      return 0
-    } finally {
-      storage.close()
-    }
+    })
+    return 0
   },
 }

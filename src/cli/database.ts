@@ -7,6 +7,7 @@
 import { existsSync, statSync } from 'node:fs'
 import { SQLiteStorage } from '../sqlite-bun.ts'
 import { createSQLiteInspector, type SQLiteInspector } from '../storage/sqlite/inspect.ts'
+import type { WorkflowRun } from '../core/types.ts'
 import { CliError, type FlagSpec, type ParsedArgs } from './args.ts'
 
 export const DB_FLAG: Record<string, FlagSpec> = {
@@ -54,4 +55,31 @@ export async function openWritable(path: string, options: { create: boolean }): 
 
 function missing(path: string): CliError {
   return new CliError(`no database at ${path} (pass --db PATH or set REFLOW_DB)`)
+}
+
+/**
+ * Applies `transition` (a storage method such as retryRun) to an existing run, closing the
+ * database afterwards. Returns the run as it was before; an unknown run or a refused transition is
+ * one CliError line naming the run's status and `allowed` (e.g. "failed or cancelled").
+ */
+export async function transitionRun(
+  args: ParsedArgs,
+  verb: string,
+  allowed: string,
+  transition: (storage: SQLiteStorage, runId: string) => Promise<boolean>,
+  report: (storage: SQLiteStorage, before: WorkflowRun) => Promise<void> | void,
+): Promise<void> {
+  const runId = args.positionals[0]!
+  const storage = await openWritable(databasePath(args), { create: false })
+  try {
+    const before = await storage.getRun(runId)
+    if (!before) throw new CliError(`no run ${runId} in ${storage.path}`)
+    if (!(await transition(storage, runId))) {
+      const now = await storage.getRun(runId)
+      throw new CliError(`run ${runId} is ${now?.status ?? before.status}; only ${allowed} runs can be ${verb}`)
+    }
+    await report(storage, before)
+  } finally {
+    storage.close()
+  }
 }

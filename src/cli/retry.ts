@@ -7,9 +7,8 @@
  *                  keptSteps: string[] }   (names of the completed steps that will not run again)
  */
 
-import { CliError } from './args.ts'
 import type { Command } from './command.ts'
-import { DB_FLAG, JSON_FLAG, databasePath, openWritable } from './database.ts'
+import { DB_FLAG, JSON_FLAG, transitionRun } from './database.ts'
 
 export const retryCommand: Command = {
   name: 'retry',
@@ -21,25 +20,15 @@ completed are kept and not run again. Other runs cannot be retried (exit 1).`,
   positionals: { min: 1, max: 1, names: 'RUN_ID' },
 
   async run(args, out) {
-    const runId = args.positionals[0]!
-    const storage = await openWritable(databasePath(args), { create: false })
-    try {
-      const before = await storage.getRun(runId)
-      if (!before) throw new CliError(`no run ${runId} in ${storage.path}`)
-      if (!(await storage.retryRun(runId))) {
-        const now = await storage.getRun(runId)
-        throw new CliError(`run ${runId} is ${now?.status ?? before.status}; only failed or cancelled runs can be retried`)
-      }
-      const keptSteps = (await storage.getStepResults(runId)).map((step) => step.name)
+    await transitionRun(args, 'retried', 'failed or cancelled', (storage, id) => storage.retryRun(id), async (storage, before) => {
+      const keptSteps = (await storage.getStepResults(before.id)).map((step) => step.name)
       if (args.boolean('json')) {
-        out.json({ id: runId, workflow: before.workflow, status: 'pending', previousStatus: before.status, keptSteps })
+        out.json({ id: before.id, workflow: before.workflow, status: 'pending', previousStatus: before.status, keptSteps })
       } else {
         const kept = keptSteps.length === 0 ? 'no steps recorded' : `keeps ${keptSteps.join(', ')}`
-        out.line(`Run ${runId} (${before.workflow}) is pending again (${kept}); a worker will resume it.`)
+        out.line(`Run ${before.id} (${before.workflow}) is pending again (${kept}); a worker will resume it.`)
       }
-      return 0
-    } finally {
-      storage.close()
-    }
+    })
+    return 0
   },
 }
