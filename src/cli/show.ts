@@ -7,10 +7,10 @@
  *            startedAt: number|null, finishedAt: number|null, durationMs: number|null },
  *     steps: [{ seq: number, name, status: "completed"|"failed", attempts: number,
  *               output: <JSON value, absent when undefined>, error: string|null,
- *               createdAt: number, updatedAt: number, durationMs: number|null }] }
- * Outputs are never truncated in JSON. Times are epoch milliseconds. A step's durationMs is measured
- * from the previous step's record (or the run's first claim) to its own first record: its attempts
- * and backoff, plus any time the run waited in between (a crash, a retry); null when unknown.
+ *               createdAt: number, updatedAt: number, durationMs: number }] }
+ * Outputs are never truncated in JSON. Times are epoch milliseconds. A step's createdAt is when its
+ * first attempt started and updatedAt when its result was recorded; durationMs is the difference
+ * (attempts and backoff included).
  */
 
 import type { RunRecord, StepRecord } from '../storage/sqlite/inspect.ts'
@@ -40,7 +40,7 @@ characters unless --full) or error. Steps not yet reached are not listed. Opens 
     try {
       const found = await inspector.getRun(runId)
       if (!found) throw new CliError(`no run ${runId} in ${storage.path}`)
-      const steps = found.steps.map((step, i) => ({ ...step, durationMs: stepDuration(found.run, found.steps[i - 1], step) }))
+      const steps = found.steps.map((step) => ({ ...step, durationMs: step.updatedAt - step.createdAt }))
       const run = { ...found.run, durationMs: runDuration(found.run) }
       if (args.boolean('json')) out.json({ run, steps })
       else print(run, steps, args.boolean('full'), Date.now(), out)
@@ -55,12 +55,7 @@ function runDuration(run: RunRecord): number | null {
   return run.startedAt !== null && run.finishedAt !== null ? run.finishedAt - run.startedAt : null
 }
 
-function stepDuration(run: RunRecord, previous: StepRecord | undefined, step: StepRecord): number | null {
-  const from = previous ? previous.updatedAt : run.startedAt
-  return from === null || step.createdAt < from ? null : step.createdAt - from
-}
-
-type ShownStep = StepRecord & { durationMs: number | null }
+type ShownStep = StepRecord & { durationMs: number }
 
 function print(run: RunRecord & { durationMs: number | null }, steps: ShownStep[], full: boolean, now: number, out: Output): void {
   const value = (v: unknown) => (full ? JSON.stringify(v, null, 2) ?? '-' : preview(v, PREVIEW_CHARS))
@@ -89,7 +84,7 @@ function print(run: RunRecord & { durationMs: number | null }, steps: ShownStep[
   const nameWidth = Math.max(...steps.map((s) => s.name.length))
   for (const step of steps) {
     const attempts = `${step.attempts} attempt${step.attempts === 1 ? '' : 's'}`
-    const took = step.durationMs === null ? '-' : duration(step.durationMs)
+    const took = duration(step.durationMs)
     const status = out.status(step.status) + ' '.repeat(Math.max(0, 9 - step.status.length))
     out.line(`  ${String(step.seq).padStart(2)}. ${step.name.padEnd(nameWidth)}  ${status}  ${attempts.padEnd(10)}  ${took}`)
     if (step.error !== null) out.line(`      error:  ${indent(step.error, 14)}`)

@@ -65,7 +65,9 @@ export interface StepResult {
   error: string | null
   /** How many attempts were made. */
   attempts: number
+  /** When the step's first attempt started (in the execution that recorded it). */
   createdAt: number
+  /** When this result was recorded; `updatedAt - createdAt` is the step's duration, retries included. */
   updatedAt: number
 }
 

@@ -83,16 +83,17 @@ export async function executeRun(ctx: ExecutorContext, workflow: AnyWorkflow, ac
     if (signal.aborted) return
     if (ctx.stopSignal.aborted) return release(ctx, active)
 
+    const startedAt = clock.now()
     const attempt = await attemptStep(ctx, step, active, prev)
     if (attempt.kind === 'interrupted') {
       return signal.aborted ? undefined : release(ctx, active)
     }
     if (attempt.kind === 'failed') {
-      const failed = stepResult(run.id, step.name, 'failed', undefined, errorMessage(attempt.error), attempt.attempts, clock.now())
+      const failed = stepResult(run.id, step.name, 'failed', undefined, errorMessage(attempt.error), attempt.attempts, startedAt, clock.now())
       return failRun(ctx, workflow, active, step.name, attempt.error, failed)
     }
 
-    const result: StepResult & WithJsonText = stepResult(run.id, step.name, 'completed', attempt.output, null, attempt.attempts, clock.now())
+    const result: StepResult & WithJsonText = stepResult(run.id, step.name, 'completed', attempt.output, null, attempt.attempts, startedAt, clock.now())
     result[JSON_TEXT] = attempt.json
     const last = index === steps.length - 1
     const held = last && storage.finishRun
@@ -250,9 +251,10 @@ function stepResult(
   output: unknown,
   error: string | null,
   attempts: number,
+  startedAt: number,
   now: number,
 ): StepResult {
-  return { runId, name, status, output, error, attempts, createdAt: now, updatedAt: now }
+  return { runId, name, status, output, error, attempts, createdAt: startedAt, updatedAt: now }
 }
 
 /** Hooks observe; a throwing or rejecting hook is reported, never allowed to affect the run. */
