@@ -6,7 +6,7 @@
  */
 
 import { InvalidArgumentError } from '../../core/errors.ts'
-import type { RunStatus, StepStatus } from '../../core/types.ts'
+import type { RunStatus, StepResult, StepStatus, WorkflowRun } from '../../core/types.ts'
 import type { SqlRow, SqlValue, SqliteStatement } from './driver.ts'
 import { toRun, toStep } from './rows.ts'
 import * as q from './inspect-queries.ts'
@@ -27,30 +27,16 @@ export interface RunSummary {
 }
 
 /** Every stored column of a run. */
-export interface RunRecord {
-  id: string
-  workflow: string
-  status: RunStatus
-  input: unknown
-  idempotencyKey: string | null
+export interface RunRecord extends WorkflowRun {
   leaseId: string | null
   heartbeatAt: number | null
-  createdAt: number
-  updatedAt: number
   startedAt: number | null
   finishedAt: number | null
 }
 
 /** One recorded step; `seq` is its recording order (1, 2, …). */
-export interface StepRecord {
+export interface StepRecord extends Omit<StepResult, 'runId'> {
   seq: number
-  name: string
-  status: StepStatus
-  output: unknown
-  error: string | null
-  attempts: number
-  createdAt: number
-  updatedAt: number
 }
 
 export interface RunFilter {
