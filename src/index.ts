@@ -32,20 +32,23 @@ export type {
 } from './workflow/workflow.ts'
 export type { StandardSchemaV1 } from './workflow/schema.ts'
 export { createEngine } from './engine/engine.ts'
-export type { Engine, EngineConfig, EnqueueOptions } from './engine/engine.ts'
+export type { Engine, EngineConfig, EnqueueOptions, RetryOptions, StopOptions } from './engine/engine.ts'
 export type { EngineHooks, RunCompleteEvent, RunFailedEvent, StepCompleteEvent } from './engine/hooks.ts'
-export type { EngineStorage, StorageAdapter, StorageAdapterExtensions } from './storage/adapter.ts'
+export type { StorageAdapter } from './storage/adapter.ts'
 export type {
+  AttemptRecord,
+  AttemptStatus,
   ClaimedRun,
   CreateRunResult,
   JsonValue,
+  RunDetails,
   RunInfo,
   RunStatus,
   StepResult,
   StepStatus,
   WorkflowRun,
 } from './core/types.ts'
-export { RunStatuses, StepStatuses } from './core/types.ts'
+export { AttemptStatuses, RunStatuses, StepStatuses } from './core/types.ts'
 export type { Jsonify } from './core/json.ts'
 export type { RetryConfig } from './core/retry.ts'
 export { ManualClock, SystemClock, type Clock, type TimerHandle } from './core/clock.ts'
@@ -55,9 +58,11 @@ export {
   IdempotencyConflictError,
   InvalidArgumentError,
   LeaseLostError,
+  NonRetryableError,
   ReflowError,
   RunCancelledError,
   SerializationError,
+  StepInterruptedError,
   StepTimeoutError,
   StorageError,
   UnknownWorkflowError,

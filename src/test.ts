@@ -8,8 +8,9 @@
  * expect(result.steps.charge.output.chargeId).toBeTruthy()
  */
 
+import { monotonicNow, SystemClock, type Clock } from './core/clock.ts'
 import { TERMINAL_STATUSES } from './core/types.ts'
-import { createEngine, type Engine, type EngineConfig } from './engine/engine.ts'
+import { buildEngine, type Engine, type EngineConfig } from './engine/engine.ts'
 import { MemoryStorage } from './storage/memory.ts'
 import type { AnyWorkflow, WorkflowEnqueueInput, WorkflowSteps } from './workflow/workflow.ts'
 
@@ -41,28 +42,44 @@ export interface TestEngine<W extends readonly AnyWorkflow[]> extends Engine<W> 
 /**
  * Creates an engine on fresh in-memory storage whose `run()` executes a workflow run to its end
  * and returns typed step results keyed by step name. Same config as createEngine, minus storage.
+ *
+ * Waits the engine makes itself are skipped: when the run is parked until later (a retry backoff),
+ * the test engine's clock jumps to that moment, so seconds of backoff take no time. Handler time
+ * (what your steps await, their timeouts) stays real, or on the `clock` you pass.
  */
 export function testEngine<const W extends readonly AnyWorkflow[]>(config: Omit<EngineConfig<W>, 'storage'>): TestEngine<W> {
-  const storage = new MemoryStorage(config.clock ? { clock: config.clock } : {})
-  const engine = createEngine({ ...config, storage })
+  const base = config.clock ?? SystemClock
+  let skipped = 0
+  const clock: Clock = {
+    now: () => base.now() + skipped,
+    monotonic: () => monotonicNow(base) + skipped,
+    setTimer: (ms, fn) => base.setTimer(ms, fn),
+  }
+  const storage = new MemoryStorage({ clock })
+  // Nothing in memory outlives its engine, so no lease is ever taken over: jumping the clock cannot
+  // hand a live run to a second execution.
+  const engine = buildEngine({ ...config, storage, clock }, { reclaimExpired: false })
   const byName = new Map<string, AnyWorkflow>(config.workflows.map((w) => [w.name, w]))
 
   async function run(name: string, input: unknown) {
     const enqueue = engine.enqueue as (name: string, input: unknown) => ReturnType<Engine['enqueue']>
     const { id } = await enqueue(name, input)
     for (;;) {
-      const info = await engine.getRunStatus(id)
-      if (info && TERMINAL_STATUSES.includes(info.run.status)) {
+      const info = (await engine.getRunStatus(id))!
+      const { status, availableAt } = info.run
+      if (TERMINAL_STATUSES.includes(status)) {
         const recorded = new Map(info.steps.map((s) => [s.name, s]))
-        const steps: Record<string, TestStepResult<unknown>> = {}
+        const steps: Record<string, unknown> = {}
         for (const step of byName.get(name)!.steps) {
           const r = recorded.get(step.name)
           steps[step.name] = r ? { output: r.output, status: r.status, error: r.error } : { output: undefined, status: 'pending', error: null }
         }
-        return { runId: id, status: info.run.status, steps }
+        return { runId: id, status, steps }
       }
-      // Another concurrent run() may hold this run: yield a macrotask so its timers can fire.
-      await Promise.all([engine.tick(), new Promise((resolve) => setTimeout(resolve, 0))])
+      if (status === 'pending' && availableAt !== null && availableAt > clock.now()) skipped += availableAt - clock.now()
+      else if (status === 'pending') await engine.tick()
+      // Another concurrent run() executes it: yield a macrotask so its work and timers go on.
+      else await new Promise((resolve) => setTimeout(resolve, 0))
     }
   }
 

@@ -9,8 +9,13 @@ export interface TimerHandle {
 }
 
 export interface Clock {
-  /** Epoch milliseconds. */
+  /** Epoch milliseconds: what gets stored (due times, lease expiries). It may jump. */
   now(): number
+  /**
+   * Milliseconds from an arbitrary origin that never jumps: for durations inside one process (how
+   * long since the last heartbeat). Optional for custom clocks; `now()` stands in when absent.
+   */
+  monotonic?(): number
   /** Calls `fn` once after `ms`; the handle cancels it. */
   setTimer(ms: number, fn: () => void): TimerHandle
 }
@@ -18,6 +23,7 @@ export interface Clock {
 /** The real clock: Date.now and setTimeout. */
 export const SystemClock: Clock = {
   now: () => Date.now(),
+  monotonic: () => performance.now(),
   setTimer(ms, fn) {
     const id = setTimeout(fn, Math.max(0, ms))
     return { cancel: () => clearTimeout(id) }
@@ -70,6 +76,10 @@ export class ManualClock implements Clock {
     return this.current
   }
 
+  monotonic(): number {
+    return this.current
+  }
+
   setTimer(ms: number, fn: () => void): TimerHandle {
     const timer = { at: this.current + Math.max(0, ms), seq: this.seq++, fn }
     this.timers.push(timer)
@@ -103,4 +113,9 @@ export class ManualClock implements Clock {
 /** Lets pending promise chains (including a macrotask hop for batched storage) run to quiescence. */
 async function flushMicrotasks(): Promise<void> {
   for (let i = 0; i < 5; i++) await new Promise<void>((resolve) => setTimeout(resolve, 0))
+}
+
+/** `clock.monotonic()`, or `clock.now()` for a clock without one. */
+export function monotonicNow(clock: Clock): number {
+  return clock.monotonic ? clock.monotonic() : clock.now()
 }

@@ -15,6 +15,9 @@ export type ReflowErrorCode =
   | 'INVALID_ARGUMENT'
   | 'STORAGE'
   | 'ENGINE_STOPPED'
+  | 'NON_RETRYABLE'
+  | 'STEP_INTERRUPTED'
+  | 'STEP_RENAMED'
 
 export class ReflowError extends Error {
   readonly code: ReflowErrorCode
@@ -120,4 +123,95 @@ export class EngineStoppedError extends ReflowError {
   constructor() {
     super('ENGINE_STOPPED', 'The engine is stopping and accepts no new work')
   }
+}
+
+/**
+ * Throw it from a step to fail the step at once, whatever `retry.maxAttempts` says (a declined card,
+ * a 4xx answer: trying again cannot help).
+ *
+ * @example
+ * if (response.status === 402) throw new NonRetryableError('card declined')
+ */
+export class NonRetryableError extends ReflowError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('NON_RETRYABLE', message, options)
+  }
+}
+
+/**
+ * A step's attempts kept dying with their process (a crash, an out-of-memory kill, a lost lease) and
+ * the engine gave up on it instead of looping forever.
+ */
+export class StepInterruptedError extends ReflowError {
+  constructor(stepName: string, interruptions: number) {
+    super(
+      'STEP_INTERRUPTED',
+      `Step "${stepName}" was interrupted ${interruptions} times without finishing (its worker crashed, was killed or lost ` +
+        `its lease each time); the run fails instead of trying it forever. Fix the cause, then retry the run`,
+    )
+  }
+}
+
+/** What is recorded of a thrown value: always three strings' worth, whatever was thrown. */
+export interface ThrownDescription {
+  name: string
+  message: string
+  stack: string | null
+  /** The thrown value itself when it is a usable Error, else an Error carrying name and message. */
+  error: Error
+}
+
+/**
+ * Describes any thrown value without ever throwing itself: an Error whose `message` is not a string
+ * or whose getters throw, an object whose `toString`/`toJSON` throw, a cyclic null-prototype object,
+ * a symbol. Used for every failure the engine records.
+ */
+export function describeThrown(thrown: unknown): ThrownDescription {
+  if (thrown instanceof Error) {
+    const name = readString(() => thrown.name) ?? 'Error'
+    const message = readString(() => thrown.message) ?? safeText(() => (thrown as { message?: unknown }).message) ?? ''
+    const stack = readString(() => thrown.stack) ?? null
+    const usable = readString(() => thrown.message) !== undefined
+    return { name, message: message || name, stack, error: usable ? thrown : rebuild(name, message || name, stack) }
+  }
+  const message = typeof thrown === 'string' ? thrown : (safeText(() => thrown) ?? 'an unreadable value was thrown')
+  return { name: 'Error', message, stack: null, error: rebuild('Error', message, null) }
+}
+
+function rebuild(name: string, message: string, stack: string | null): Error {
+  const error = new Error(message)
+  error.name = name
+  if (stack !== null) error.stack = stack
+  return error
+}
+
+function readString(read: () => unknown): string | undefined {
+  try {
+    const value = read()
+    return typeof value === 'string' ? value : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** A readable text for any value: JSON when it can, else a tag like `[object Object]`. */
+function safeText(read: () => unknown): string | undefined {
+  let value: unknown
+  try {
+    value = read()
+  } catch {
+    return undefined
+  }
+  if (value === undefined) return undefined
+  if (typeof value === 'string') return value
+  if (typeof value === 'symbol' || typeof value === 'function' || typeof value === 'bigint') {
+    return readString(() => String(value)) ?? typeof value
+  }
+  try {
+    const json = JSON.stringify(value)
+    if (json !== undefined) return json
+  } catch {
+    // toJSON threw, a cycle, a BigInt inside: fall through to the type tag.
+  }
+  return readString(() => Object.prototype.toString.call(value)) ?? typeof value
 }

@@ -12,6 +12,8 @@ export interface RetryConfig {
   initialDelayMs?: number
   /** Timeout per attempt in milliseconds. A step-level `timeoutMs` takes precedence. */
   timeoutMs?: number
+  /** Upper bound on any one delay in milliseconds (caps exponential growth). Default: none. */
+  maxDelayMs?: number
 }
 
 export interface RetryPolicy {
@@ -19,6 +21,7 @@ export interface RetryPolicy {
   backoff: 'linear' | 'exponential'
   initialDelayMs: number
   timeoutMs: number | undefined
+  maxDelayMs: number
 }
 
 export const DEFAULT_INITIAL_DELAY_MS = 1000
@@ -39,14 +42,15 @@ export function resolveRetryPolicy(stepName: string, retry: RetryConfig | undefi
   if (timeoutMs !== undefined && (!Number.isFinite(timeoutMs) || timeoutMs <= 0)) {
     throw new InvalidArgumentError(`Step "${stepName}": timeoutMs must be a positive number of milliseconds, got ${String(timeoutMs)}`)
   }
-  return { maxAttempts, backoff, initialDelayMs, timeoutMs }
+  const maxDelayMs = retry?.maxDelayMs ?? Number.POSITIVE_INFINITY
+  if (retry?.maxDelayMs !== undefined) assertNonNegative(stepName, 'retry.maxDelayMs', maxDelayMs)
+  return { maxAttempts, backoff, initialDelayMs, timeoutMs, maxDelayMs }
 }
 
 /** Milliseconds to wait after failed attempt number `attempt` (1-based) before the next one. */
 export function retryDelay(policy: RetryPolicy, attempt: number): number {
-  return policy.backoff === 'linear'
-    ? policy.initialDelayMs * attempt
-    : policy.initialDelayMs * 2 ** (attempt - 1)
+  const delay = policy.backoff === 'linear' ? policy.initialDelayMs * attempt : policy.initialDelayMs * 2 ** (attempt - 1)
+  return Math.min(delay, policy.maxDelayMs)
 }
 
 function assertNonNegative(stepName: string, field: string, value: number): void {

@@ -3,11 +3,15 @@
  *
  * A run moves through this state machine:
  *
- *   pending ──claim──▶ running ──last step recorded──▶ completed
- *      │                 │  ▲ └──step failed for good──▶ failed
- *      │                 │  └─lease went stale: reclaimed by any engine (new lease id)
- *      └────cancel───────┴──────────────────────────────▶ cancelled
+ *   pending ──claim (due)──▶ running ──last step recorded──▶ completed
+ *    ▲  │                     │  ▲ └──step failed for good──▶ failed
+ *    │  │                     │  └─lease expired: reclaimed by any engine (new lease id)
+ *    │  │                     └─release: backoff, stop, storage fault (with a due time)──┐
+ *    │  └────cancel───────────┴──────────────────────────────▶ cancelled              │
+ *    └──────────────────────────────────────────────────────────────────────────────────┘
  *
+ * A pending run is claimable once its due time (`availableAt`) has come: at once for a new run,
+ * after the backoff for a run released between attempts.
  * completed, failed and cancelled are terminal; only an explicit retry moves a failed or cancelled
  * run back to pending.
  */
@@ -71,10 +75,55 @@ export interface StepResult {
   updatedAt: number
 }
 
-/** A run together with its recorded steps, as `engine.getRunStatus()` returns it. */
+/** A run as the engine and the inspection tools see it: the stored run plus its execution state. */
+export interface RunDetails extends WorkflowRun {
+  /** Pending: not claimed before this time (a backoff). Running: when its lease expires. Else null. */
+  availableAt: number | null
+  /** The step the run will execute next (or is executing); null once it has finished. */
+  currentStep: string | null
+  /** Failed attempts of `currentStep` so far: what counts against `retry.maxAttempts`. */
+  attempt: number
+  /** Attempts of `currentStep` cut off by a crash or a lost lease; they do not count as failures. */
+  interruptions: number
+  /** The current lease (running runs only). */
+  leaseId: string | null
+  /** Which engine holds the lease (its process id and host), for people reading the run. */
+  leaseOwner: string | null
+  /** When the holder last renewed its lease. */
+  heartbeatAt: number | null
+  startedAt: number | null
+  finishedAt: number | null
+}
+
+export const AttemptStatuses = { failed: 'failed', interrupted: 'interrupted' } as const
+
+/** failed: the handler threw or timed out; interrupted: its worker died or lost the lease first. */
+export type AttemptStatus = (typeof AttemptStatuses)[keyof typeof AttemptStatuses]
+
+/**
+ * One attempt of a step that did not complete. A completed attempt is the step result itself, so
+ * a step's history is its attempt records followed by its result.
+ */
+export interface AttemptRecord {
+  runId: string
+  stepName: string
+  /** 1, 2, 3, … within one round of the step (a retry of the run starts a new round). */
+  attempt: number
+  status: AttemptStatus
+  /** Null when unknown (an attempt cut off by a crash). */
+  startedAt: number | null
+  endedAt: number
+  errorName: string
+  errorMessage: string
+  errorStack: string | null
+}
+
+/** A run together with its recorded steps and failed attempts, as `engine.getRunStatus()` returns it. */
 export interface RunInfo {
-  run: WorkflowRun
+  run: RunDetails
   steps: StepResult[]
+  /** Failed and interrupted attempts, oldest first (empty when the adapter keeps none). */
+  attempts: AttemptRecord[]
 }
 
 /** What `createRun` did: `created` is false when an existing run with the same idempotency key was returned. */

@@ -2,7 +2,7 @@
  * Change watching: how an idle started engine learns that another process has made work claimable,
  * long before its poll interval.
  *
- *   snapshot() reads storage.dataVersion()
+ *   snapshot() reads the change source's version()
  *   arm() ──▶ armed ──dataVersion() differs from the snapshot──▶ fired: onChange() (the engine claims)
  *              │ ▲                                                 │
  *              └─┘ unchanged: check again after a longer pause     └─ claimed(found) reports the outcome
@@ -23,7 +23,7 @@
  * uses real timers whatever the engine's Clock: a ManualClock must not have to step through it.
  */
 
-import type { EngineStorage } from '../storage/adapter.ts'
+import type { ChangeSource } from '../storage/store.ts'
 
 const FIRST_CHECK_MS = 5
 const MAX_PAUSE_MS = 25
@@ -46,14 +46,9 @@ export interface ChangeWatch {
   disarm(): void
 }
 
-/** A change watch over `storage`, or undefined when the adapter has no `dataVersion`. */
-export function createChangeWatch(
-  storage: EngineStorage,
-  onChange: () => void,
-  onError: (error: unknown) => void,
-): ChangeWatch | undefined {
-  if (!storage.dataVersion) return undefined
-  const dataVersion = () => storage.dataVersion!()
+/** A change watch over a store's change source. */
+export function createChangeWatch(source: ChangeSource, onChange: () => void, onError: (error: unknown) => void): ChangeWatch {
+  const dataVersion = () => source.version()
   let seen: number | undefined
   let armed = false
   let pauseMs = FIRST_CHECK_MS
@@ -126,9 +121,9 @@ export function createChangeWatch(
       if (armed || seen === undefined) return
       clearTimer()
       armed = true
-      if (storage.watchChanges && !unwatch) {
+      if (!unwatch) {
         try {
-          unwatch = storage.watchChanges(() => check(true))
+          unwatch = source.watch(() => check(true))
         } catch (error) {
           onError(error)
         }

@@ -1,73 +1,69 @@
 /**
- * Runs one claimed run to its end, or until it must let go of it.
+ * Runs one claimed run (one execution, under one lease) until it finishes or lets go of the run.
  *
  *   for each step in order:
  *     recorded completed → its stored output becomes `prev`; skip (never re-run)
- *     recorded failed    → a crash hit between recording the failure and marking the run: go to failure
- *     otherwise          → attempt it (retries, backoff, timeout), then record the outcome under the lease
- *   last step: its result and the run's completion are recorded in one transaction when the adapter can.
- *   failure: record the failed step, run onFailure, mark the run failed (each under the lease).
+ *     recorded failed    → a crash hit between recording the failure and failing the run: onFailure, fail
+ *     too many interruptions of this step → fail it (StepInterruptedError): crash loops end
+ *     otherwise → one attempt; the executor waits for the handler to settle, even after a timeout,
+ *                 a cancel or a lost lease, so at most one attempt of a run is ever in flight here
+ *       completed → record it under the lease (the last step completes the run in the same write)
+ *       threw, attempts left → release the run with its wake time and attempt state: no slot, no lease
+ *       threw, none left (or NonRetryableError, or an output that cannot be stored) → record, onFailure, fail
  *
- * Every write is fenced by the lease: when one reports the lease gone, the executor stops at once
- * and touches the run no more. Cancellation and lease loss abort the run (`abortRun`): its signal
- * aborts and the attempt in progress is abandoned; engine stop lets the current step finish and
- * record, then releases the run to `pending` for the next engine.
- *
- * A step's output is serialised once: the text goes to storage with the result (JSON_TEXT) and its
- * parse becomes `prev`. Once the run's final write is issued, `ctx.finishing` tells the engine, which
- * may claim the next run into the same group commit as that write.
+ * Every write is fenced by the lease and retried on transient storage errors (`ctx.persist`);
+ * when a write reports the lease gone, the executor stops touching the run. Cancellation, lease loss
+ * and an abandoning stop abort the execution's signal; the handler's eventual result is ignored.
+ * An engine stop lets the current step finish and be recorded, then releases the run, due at once.
  */
 
-import { sleep, type Clock, type TimerHandle } from '../core/clock.ts'
-import { LeaseLostError, ReflowError, StepTimeoutError } from '../core/errors.ts'
-import { deserialize, errorMessage, JSON_TEXT, serialize, type WithJsonText } from '../core/json.ts'
+import { describeThrown, LeaseLostError, NonRetryableError, ReflowError, StepInterruptedError, StepTimeoutError } from '../core/errors.ts'
+import type { Clock, TimerHandle } from '../core/clock.ts'
+import { deserialize, serialize } from '../core/json.ts'
 import { retryDelay } from '../core/retry.ts'
-import type { ClaimedRun, StepResult } from '../core/types.ts'
-import type { EngineStorage } from '../storage/adapter.ts'
+import type { Claim, Lease, Store, AttemptWrite, StepWrite } from '../storage/store.ts'
 import type { AnyWorkflow, StepDefinition } from '../workflow/workflow.ts'
 import type { EngineHooks } from './hooks.ts'
 
 export interface ExecutorContext {
-  storage: EngineStorage
+  store: Store
   clock: Clock
   hooks: EngineHooks
   reportError(error: unknown): void
-  /** Aborted when the engine stops: no new step starts, backoff waits end early. */
-  stopSignal: AbortSignal
-  /** Called once the run's final write has been issued (before it commits): its slot is as good as free. */
-  finishing(active: ActiveRun): void
+  /** Aborted when the engine stops: no new step starts. */
+  readonly stopSignal: AbortSignal
+  /** Interruptions of one step after which the run fails instead of trying again. */
+  maxInterruptions: number
+  /** How long onFailure may take before the run is failed without waiting for it. */
+  onFailureTimeoutMs: number
+  /** How long a handler may ignore its aborted signal before the engine reports it. */
+  ignoredAbortGraceMs: number
+  /** Called once the execution's final write has been issued: its slot is as good as free. */
+  finishing(execution: Execution): void
+  /** A run was released until `availableAt`: the dispatcher arms its wake-up. */
+  parked(availableAt: number): void
+  /** Runs a storage write, retrying transient failures; rejects once it has given up. */
+  persist<T>(write: () => Promise<T>): Promise<T>
 }
 
-/** A run being executed: its claim and the signal that cancellation or lease loss aborts. */
-export interface ActiveRun {
-  readonly run: ClaimedRun
+/** One execution of a run under one lease. */
+export interface Execution {
+  readonly claim: Claim
+  readonly lease: Lease
+  /** Aborted by cancellation, lease loss or an abandoning stop; the handler's signal follows it. */
   readonly controller: AbortController
-  /** Rejects the attempt in progress, if any (set by runAttempt). */
-  interrupt?: ((reason: unknown) => void) | undefined
+  /** The attempt state of the step in progress, as a release must keep it. */
+  state: { attempt: number; interruptions: number }
 }
 
-/**
- * Cancellation and lease loss: aborts the run's signal and abandons the attempt in progress at once,
- * whether or not its handler listens to the signal.
- */
-export function abortRun(active: ActiveRun, reason: unknown): void {
-  if (active.controller.signal.aborted) return
-  active.controller.abort(reason)
-  active.interrupt?.(reason)
-}
+type Outcome = { kind: 'completed'; output: unknown } | { kind: 'threw'; thrown: unknown }
 
-type Attempt =
-  | { kind: 'completed'; output: unknown; json: string | null; attempts: number }
-  | { kind: 'failed'; error: Error; attempts: number }
-  | { kind: 'interrupted' }
-
-export async function executeRun(ctx: ExecutorContext, workflow: AnyWorkflow, active: ActiveRun): Promise<void> {
-  const { storage, clock } = ctx
-  const { run } = active
-  const signal = active.controller.signal
-  const loaded = run.steps ?? (await storage.getStepResults(run.id))
-  const recorded = loaded.length === 0 ? undefined : new Map(loaded.map((s) => [s.name, s]))
-  const steps = workflow.steps
+export async function executeRun(ctx: ExecutorContext, workflow: AnyWorkflow, execution: Execution): Promise<void> {
+  const { clock } = ctx
+  const { claim } = execution
+  const signal = execution.controller.signal
+  const recorded = claim.steps.length === 0 ? undefined : new Map(claim.steps.map((s) => [s.name, s]))
+  const steps = workflow.steps as readonly StepDefinition[]
   let prev: unknown
 
   for (let index = 0; index < steps.length; index++) {
@@ -77,184 +73,208 @@ export async function executeRun(ctx: ExecutorContext, workflow: AnyWorkflow, ac
       prev = done.output
       continue
     }
-    if (done?.status === 'failed') {
-      return failRun(ctx, workflow, active, step.name, new Error(done.error ?? 'unknown error'), null)
-    }
+    if (done?.status === 'failed') return failRun(ctx, workflow, execution, step.name, new Error(done.error ?? 'unknown error'), null)
     if (signal.aborted) return
-    if (ctx.stopSignal.aborted) return release(ctx, active)
-
+    // The run's attempt state belongs to its current step; a step reached afresh starts at zero.
+    const resumed = claim.currentStep === step.name || (claim.currentStep === null && index === firstUnrecorded(steps, recorded))
+    const failed = resumed ? claim.attempt : 0
+    const interruptions = resumed ? claim.interruptions : 0
+    if (ctx.stopSignal.aborted) return release(ctx, execution, { availableAt: clock.now(), attempt: failed, interruptions })
+    const attempt = failed + interruptions + 1
     const startedAt = clock.now()
-    const attempt = await attemptStep(ctx, step, active, prev)
-    if (attempt.kind === 'interrupted') {
-      return signal.aborted ? undefined : release(ctx, active)
-    }
-    if (attempt.kind === 'failed') {
-      const failed = stepResult(run.id, step.name, 'failed', undefined, errorMessage(attempt.error), attempt.attempts, startedAt, clock.now())
-      return failRun(ctx, workflow, active, step.name, attempt.error, failed)
+    execution.state = { attempt: failed, interruptions }
+    if (interruptions >= ctx.maxInterruptions) {
+      const error = new StepInterruptedError(step.name, interruptions)
+      return failStep(ctx, workflow, execution, step, error, attempt, startedAt)
     }
 
-    const result: StepResult & WithJsonText = stepResult(run.id, step.name, 'completed', attempt.output, null, attempt.attempts, startedAt, clock.now())
-    result[JSON_TEXT] = attempt.json
+    const outcome = await runAttempt(ctx, execution, step, prev, attempt)
+    if (signal.aborted) return
+    let json: string | null
+    let output: unknown
+    try {
+      if (outcome.kind === 'threw') throw outcome.thrown
+      json = serialize(outcome.output, `Output of step "${step.name}"`)
+      output = deserialize(json)
+    } catch (thrown) {
+      const retryable = !(thrown instanceof NonRetryableError) && !(thrown instanceof ReflowError && thrown.code === 'NOT_SERIALIZABLE')
+      if (!retryable || failed + 1 >= step.policy.maxAttempts) return failStep(ctx, workflow, execution, step, thrown, attempt, startedAt)
+      const availableAt = clock.now() + retryDelay(step.policy, failed + 1)
+      const attemptRecord = attemptWrite(step.name, attempt, thrown, startedAt, clock.now())
+      return release(ctx, execution, { availableAt, attempt: failed + 1, interruptions, attemptRecord })
+    }
+
     const last = index === steps.length - 1
-    const held = last && storage.finishRun
-      ? await finalWrite(ctx, active, storage.finishRun(run.id, run.leaseId, 'completed', result))
-      : await storage.saveStepResult(result, run.leaseId)
-    if (!held) return lost(active)
+    const result: StepWrite = { name: step.name, status: 'completed', outputJson: json, error: null, attempts: attempt, startedAt, endedAt: clock.now() }
+    if (last) ctx.finishing(execution)
+    const next = { nextStep: steps[index + 1]?.name ?? null, complete: last }
+    if (!(await write(ctx, execution, () => ctx.store.recordStep(execution.lease, result, clock.now(), next)))) return
     const { onStepComplete } = ctx.hooks
     if (onStepComplete) {
-      callHook(ctx, () =>
-        onStepComplete({ runId: run.id, workflow: run.workflow, stepName: step.name, output: attempt.output, attempts: attempt.attempts }),
-      )
+      callHook(ctx, () => onStepComplete({ runId: claim.id, workflow: claim.workflow, stepName: step.name, output, attempts: attempt }))
     }
-    prev = attempt.output
-    if (last && storage.finishRun) return completed(ctx, run)
+    prev = output
   }
-
-  if (!(await finalWrite(ctx, active, storage.updateClaimedRunStatus(run.id, run.leaseId, 'completed')))) return lost(active)
-  completed(ctx, run)
+  const { onRunComplete } = ctx.hooks
+  if (onRunComplete) callHook(ctx, () => onRunComplete({ runId: claim.id, workflow: claim.workflow }))
 }
 
-/** The run's last write, already issued: tells the engine its slot can be refilled, then waits for it. */
-function finalWrite<T>(ctx: ExecutorContext, active: ActiveRun, write: Promise<T>): Promise<T> {
-  ctx.finishing(active)
-  return write
-}
-
-/** One step, attempt after attempt, until it completes, fails for good, or the run is interrupted. */
-async function attemptStep(ctx: ExecutorContext, step: StepDefinition, active: ActiveRun, prev: unknown): Promise<Attempt> {
-  const { policy } = step
-  const runSignal = active.controller.signal
-  for (let attempt = 1; ; attempt++) {
-    let error: Error
-    try {
-      const output = await runAttempt(ctx.clock, step, active, prev)
-      const json = serialize(output, `Output of step "${step.name}"`)
-      return { kind: 'completed', output: deserialize(json), json, attempts: attempt }
-    } catch (thrown) {
-      if (runSignal.aborted) return { kind: 'interrupted' }
-      error = thrown instanceof Error ? thrown : new Error(errorMessage(thrown))
-      // An output that cannot be stored will not become storable by running the step again.
-      if (error instanceof ReflowError && error.code === 'NOT_SERIALIZABLE') return { kind: 'failed', error, attempts: attempt }
-    }
-    if (attempt >= policy.maxAttempts) return { kind: 'failed', error, attempts: attempt }
-    try {
-      await sleep(ctx.clock, retryDelay(policy, attempt), AbortSignal.any([runSignal, ctx.stopSignal]))
-    } catch {
-      return { kind: 'interrupted' }
-    }
-  }
+/** The index of the first step without a recorded result. */
+function firstUnrecorded(steps: readonly StepDefinition[], recorded: Map<string, unknown> | undefined): number {
+  const index = steps.findIndex((s) => !recorded?.has(s.name))
+  return index === -1 ? steps.length : index
 }
 
 /**
- * One attempt: the handler raced against the run being aborted (`abortRun` calls `interrupt`) and
- * the attempt's timeout. Each attempt gets its own signal, aborted with the run or on timeout.
+ * One attempt: resolves once the handler has settled, whatever happened meanwhile. A timeout aborts
+ * the attempt's signal and makes the attempt's outcome the timeout; a cancel or lost lease aborts it
+ * through the execution's signal. A handler that ignores its aborted signal keeps its slot; after a
+ * grace period the engine reports it.
  */
-function runAttempt(clock: Clock, step: StepDefinition, active: ActiveRun, prev: unknown): Promise<unknown> {
-  const attempt = new AbortController()
-  const runSignal = active.controller.signal
+async function runAttempt(ctx: ExecutorContext, execution: Execution, step: StepDefinition, prev: unknown, attempt: number): Promise<Outcome> {
+  const { clock } = ctx
+  const { claim } = execution
+  const controller = new AbortController()
+  const runSignal = execution.controller.signal
   const { timeoutMs } = step.policy
-  return new Promise<unknown>((resolve, reject) => {
-    if (runSignal.aborted) {
-      attempt.abort(runSignal.reason)
-      return reject(runSignal.reason)
-    }
-    let timer: TimerHandle | undefined
-    const interrupt = (reason: unknown) => {
-      timer?.cancel()
-      active.interrupt = undefined
-      attempt.abort(reason)
-      reject(reason)
-    }
-    active.interrupt = interrupt
-    if (timeoutMs !== undefined) timer = clock.setTimer(timeoutMs, () => interrupt(new StepTimeoutError(step.name, timeoutMs)))
-    const settle = () => {
-      timer?.cancel()
-      if (active.interrupt === interrupt) active.interrupt = undefined
-    }
-    let output: unknown
-    try {
-      output = step.handler({ input: active.run.input, prev, signal: attempt.signal })
-    } catch (error) {
-      settle()
-      return reject(error)
-    }
-    if (!isThenable(output)) {
-      settle()
-      return resolve(output)
-    }
-    ;(output instanceof Promise ? output : Promise.resolve(output)).then(
-      (value) => {
-        settle()
-        resolve(value)
-      },
-      (error) => {
-        settle()
-        reject(error)
-      },
-    )
-  })
+  let timedOut: StepTimeoutError | undefined
+  let timeout: TimerHandle | undefined
+  let grace: TimerHandle | undefined
+  const abort = (reason: unknown) => {
+    if (controller.signal.aborted) return
+    controller.abort(reason)
+    grace = clock.setTimer(ctx.ignoredAbortGraceMs, () => {
+      ctx.reportError(
+        new Error(
+          `Step "${step.name}" of run ${claim.id} (workflow "${claim.workflow}") is still running ${ctx.ignoredAbortGraceMs} ms after its signal ` +
+            `was aborted (${describeThrown(reason).message}); it keeps its worker slot until it settles. Pass \`signal\` on to the work it does.`,
+        ),
+      )
+    })
+  }
+  const onRunAbort = () => abort(runSignal.reason)
+  if (runSignal.aborted) onRunAbort()
+  else runSignal.addEventListener('abort', onRunAbort, { once: true })
+  if (timeoutMs !== undefined) {
+    timeout = clock.setTimer(timeoutMs, () => {
+      timedOut = new StepTimeoutError(step.name, timeoutMs)
+      abort(timedOut)
+    })
+  }
+  let outcome: Outcome
+  try {
+    const output = await step.handler({
+      input: claim.input,
+      prev,
+      signal: controller.signal,
+      runId: claim.id,
+      workflow: claim.workflow,
+      stepName: step.name,
+      attempt,
+    })
+    outcome = { kind: 'completed', output }
+  } catch (thrown) {
+    outcome = { kind: 'threw', thrown }
+  }
+  timeout?.cancel()
+  grace?.cancel()
+  runSignal.removeEventListener('abort', onRunAbort)
+  return timedOut ? { kind: 'threw', thrown: timedOut } : outcome
+}
+
+/** A step failed for good: record it with its last attempt, compensate, fail the run. */
+function failStep(
+  ctx: ExecutorContext,
+  workflow: AnyWorkflow,
+  execution: Execution,
+  step: StepDefinition,
+  thrown: unknown,
+  attempt: number,
+  startedAt: number,
+): Promise<void> {
+  const described = describeThrown(thrown)
+  const endedAt = ctx.clock.now()
+  const result: StepWrite = { name: step.name, status: 'failed', outputJson: null, error: described.message, attempts: attempt, startedAt, endedAt }
+  return failRun(ctx, workflow, execution, step.name, described.error, { result, attempt: attemptWrite(step.name, attempt, thrown, startedAt, endedAt) })
 }
 
 async function failRun(
   ctx: ExecutorContext,
   workflow: AnyWorkflow,
-  active: ActiveRun,
+  execution: Execution,
   stepName: string,
   error: Error,
-  failed: StepResult | null,
+  failure: { result: StepWrite; attempt: AttemptWrite } | null,
 ): Promise<void> {
-  const { storage } = ctx
-  const { run } = active
+  const { store, clock } = ctx
+  const { lease, claim } = execution
   const onFailure = workflow.failureHandler
-  let held: boolean
+  const record = (finish: boolean) => () => store.recordFailure(lease, failure!.result, failure!.attempt, clock.now(), finish)
   if (onFailure) {
     // The failure is recorded before compensating, so a crash during onFailure resumes here.
-    if (failed && !(await storage.saveStepResult(failed, run.leaseId))) return lost(active)
-    try {
-      await onFailure({ error, stepName, input: run.input, runId: run.id })
-    } catch (compensationError) {
-      ctx.reportError(compensationError)
-    }
-    held = await finalWrite(ctx, active, storage.updateClaimedRunStatus(run.id, run.leaseId, 'failed'))
-  } else if (storage.finishRun) {
-    held = await finalWrite(ctx, active, storage.finishRun(run.id, run.leaseId, 'failed', failed ?? undefined))
+    if (failure && !(await write(ctx, execution, record(false)))) return
+    await compensate(ctx, execution, () => onFailure({ error, stepName, input: claim.input, runId: claim.id }))
+    if (execution.controller.signal.aborted) return
+    ctx.finishing(execution)
+    if (!(await write(ctx, execution, () => store.finish(lease, 'failed', clock.now())))) return
   } else {
-    held = (!failed || (await storage.saveStepResult(failed, run.leaseId))) &&
-      (await finalWrite(ctx, active, storage.updateClaimedRunStatus(run.id, run.leaseId, 'failed')))
+    ctx.finishing(execution)
+    if (!(await write(ctx, execution, failure ? record(true) : () => store.finish(lease, 'failed', clock.now())))) return
   }
-  if (!held) return lost(active)
-  callHook(ctx, () => ctx.hooks.onRunFailed?.({ runId: run.id, workflow: run.workflow, stepName, error }))
+  callHook(ctx, () => ctx.hooks.onRunFailed?.({ runId: claim.id, workflow: claim.workflow, stepName, error }))
 }
 
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function'
+/** onFailure, bounded: it settles, the run is cancelled or its lease lost, or its time runs out. */
+async function compensate(ctx: ExecutorContext, execution: Execution, call: () => unknown): Promise<void> {
+  const { claim } = execution
+  let timer: TimerHandle | undefined
+  let onAbort: (() => void) | undefined
+  const bounded = new Promise<void>((resolve) => {
+    timer = ctx.clock.setTimer(ctx.onFailureTimeoutMs, () => {
+      ctx.reportError(
+        new Error(`onFailure of workflow "${claim.workflow}" for run ${claim.id} did not settle within ${ctx.onFailureTimeoutMs} ms; the run is failed without waiting for it`),
+      )
+      resolve()
+    })
+    onAbort = resolve
+    execution.controller.signal.addEventListener('abort', onAbort, { once: true })
+  })
+  try {
+    await Promise.race([Promise.resolve().then(call), bounded])
+  } catch (compensationError) {
+    ctx.reportError(compensationError)
+  } finally {
+    timer?.cancel()
+    execution.controller.signal.removeEventListener('abort', onAbort!)
+  }
 }
 
-function completed(ctx: ExecutorContext, run: ClaimedRun): void {
-  const { onRunComplete } = ctx.hooks
-  if (onRunComplete) callHook(ctx, () => onRunComplete({ runId: run.id, workflow: run.workflow }))
+/** Hands the run back until `availableAt`, keeping its attempt state; it holds no slot or lease meanwhile. */
+async function release(ctx: ExecutorContext, execution: Execution, state: { availableAt: number; attempt: number; interruptions: number; attemptRecord?: AttemptWrite }) {
+  ctx.finishing(execution)
+  if (await write(ctx, execution, () => ctx.store.release(execution.lease, state, ctx.clock.now()))) ctx.parked(state.availableAt)
 }
 
-/** Gives the run back for another engine to pick up at once, rather than after its lease expires. */
-async function release(ctx: ExecutorContext, active: ActiveRun): Promise<void> {
-  await ctx.storage.updateClaimedRunStatus(active.run.id, active.run.leaseId, 'pending')
+/**
+ * A write under the lease. False means the lease is gone (the execution aborts) or the write could
+ * not be made even after retries, in which case the run is handed back, due at once, for a healthy
+ * engine (or this one, once the fault clears) to continue from its last recorded step.
+ */
+async function write(ctx: ExecutorContext, execution: Execution, make: () => Promise<boolean>): Promise<boolean> {
+  try {
+    if (await ctx.persist(make)) return true
+  } catch (error) {
+    ctx.reportError(error)
+    const state = { availableAt: ctx.clock.now(), ...execution.state }
+    await ctx.persist(() => ctx.store.release(execution.lease, state, ctx.clock.now())).catch(ctx.reportError)
+  }
+  if (!execution.controller.signal.aborted) execution.controller.abort(new LeaseLostError(execution.claim.id))
+  return false
 }
 
-function lost(active: ActiveRun): void {
-  abortRun(active, new LeaseLostError(active.run.id))
-}
-
-function stepResult(
-  runId: string,
-  name: string,
-  status: StepResult['status'],
-  output: unknown,
-  error: string | null,
-  attempts: number,
-  startedAt: number,
-  now: number,
-): StepResult {
-  return { runId, name, status, output, error, attempts, createdAt: startedAt, updatedAt: now }
+function attemptWrite(stepName: string, attempt: number, thrown: unknown, startedAt: number, endedAt: number): AttemptWrite {
+  const { name, message, stack } = describeThrown(thrown)
+  return { stepName, attempt, status: 'failed', startedAt, endedAt, errorName: name, errorMessage: message, errorStack: stack }
 }
 
 /** Hooks observe; a throwing or rejecting hook is reported, never allowed to affect the run. */

@@ -1,88 +1,121 @@
 /**
- * Lease keeping: one timer per engine renews the lease of every run it executes, all in the same
- * turn (so a batching adapter writes them in one transaction). The timer outlives its last run (it
- * lapses when it fires with nothing to renew), so an engine running short runs one after another
- * does not set and cancel a timer per run; `sweep()` cancels it for good once the engine stops or a
- * tick ends, so it never keeps a process alive. A renewal that reports the lease
- * gone, or no successful renewal for a whole lease duration (the database unreachable), means
- * another engine may own the run now: `onLost` aborts the run's work and the engine stops touching it.
+ * Lease keeping: one timer per engine renews every lease it holds in one store call (one
+ * transaction), every `intervalMs`. Bookkeeping is keyed by lease id, never by run id: an old
+ * execution of a run and a newer one are different leases and never touch each other's entries.
+ *
+ *   track(lease) ──▶ held ──renewal says cancelled──▶ onEnd('cancelled')
+ *                      │ └──renewal says lost, or no successful renewal for a whole lease
+ *                      │    duration (the database unreachable, the process frozen)──▶ onEnd('lost')
+ *                      └──untrack (the execution ended)
+ *
+ * Durations are measured on the monotonic clock, so a wall-clock jump neither expires nor extends
+ * a lease locally; `renewNow()` renews every lease at once (the dispatcher calls it before it
+ * judges anyone else's leases whenever its own might look overdue). The timer outlives its last
+ * lease until it next fires, so short runs one after another do not set and cancel a timer each;
+ * `sweep()` cancels it once nothing is tracked, so it never keeps a process alive.
  */
 
-import type { Clock, TimerHandle } from '../core/clock.ts'
-import type { EngineStorage } from '../storage/adapter.ts'
+import { monotonicNow, type Clock, type TimerHandle } from '../core/clock.ts'
+import type { Lease, Store } from '../storage/store.ts'
 
-interface Lease {
-  leaseId: string
+interface Tracked {
+  lease: Lease
+  /** Monotonic time of the last successful renewal (or of the claim). */
   renewedAt: number
+  onEnd(state: 'cancelled' | 'lost'): void
 }
 
 export interface LeaseKeeper {
-  track(runId: string, leaseId: string): void
-  untrack(runId: string): void
+  track(lease: Lease, onEnd: (state: 'cancelled' | 'lost') => void): void
+  untrack(leaseId: string): void
+  /** Whether any lease went longer than `withinMs` without a renewal (a frozen process, a slow timer). */
+  overdue(withinMs: number): boolean
+  /** Renews every tracked lease now; resolves when the renewal has settled. */
+  renewNow(): Promise<void>
   /** Cancels the timer if no lease is tracked. */
   sweep(): void
 }
 
 export function createLeaseKeeper(options: {
-  storage: EngineStorage
+  store: Store
   clock: Clock
   intervalMs: number
   leaseDurationMs: number
-  onLost(runId: string): void
   onError(error: unknown): void
 }): LeaseKeeper {
-  const { storage, clock, intervalMs, leaseDurationMs } = options
-  const leases = new Map<string, Lease>()
+  const { store, clock, intervalMs, leaseDurationMs } = options
+  const tracked = new Map<string, Tracked>()
   let timer: TimerHandle | undefined
-  /** Leases whose renewal has not settled yet; a renewal that hangs must not stop the others. */
-  const renewing = new Set<Lease>()
+  /** The renewal in flight, if any: a renewal that hangs must not pile up others behind it. */
+  let renewing: Promise<void> | undefined
 
   const schedule = () => {
-    if (timer === undefined && leases.size > 0) timer = clock.setTimer(intervalMs, renewAll)
+    if (timer === undefined && tracked.size > 0) timer = clock.setTimer(intervalMs, onTimer)
   }
 
-  function renewAll(): void {
+  function onTimer(): void {
     timer = undefined
-    const now = clock.now()
-    for (const [runId, lease] of leases) {
-      if (renewing.has(lease)) {
-        // Still waiting on the last renewal after a whole lease: another engine may own the run.
-        if (now - lease.renewedAt >= leaseDurationMs) lose(runId)
-        continue
-      }
-      renewing.add(lease)
-      void renew(runId, lease).finally(() => renewing.delete(lease))
-    }
+    void renewNow()
     schedule()
   }
 
-  async function renew(runId: string, lease: Lease): Promise<void> {
-    try {
-      const held = await storage.heartbeatRun(runId, lease.leaseId)
-      if (leases.get(runId) !== lease) return
-      if (held) lease.renewedAt = clock.now()
-      else lose(runId)
-    } catch (error) {
-      options.onError(error)
-      if (leases.get(runId) === lease && clock.now() - lease.renewedAt >= leaseDurationMs) lose(runId)
-    }
+  function end(entry: Tracked, state: 'cancelled' | 'lost'): void {
+    if (tracked.get(entry.lease.leaseId) !== entry) return
+    tracked.delete(entry.lease.leaseId)
+    entry.onEnd(state)
   }
 
-  function lose(runId: string): void {
-    leases.delete(runId)
-    options.onLost(runId)
+  /** Leases unrenewed for a whole lease duration may belong to another engine by now. */
+  function loseUnrenewed(): void {
+    const now = monotonicNow(clock)
+    for (const entry of [...tracked.values()]) if (now - entry.renewedAt >= leaseDurationMs) end(entry, 'lost')
+  }
+
+  function renewNow(): Promise<void> {
+    if (renewing) {
+      loseUnrenewed()
+      return renewing
+    }
+    const entries = [...tracked.values()]
+    if (entries.length === 0) return Promise.resolve()
+    const startedAt = monotonicNow(clock)
+    renewing = store
+      .heartbeat(entries.map((e) => e.lease), clock.now(), leaseDurationMs)
+      .then(
+        (states) => {
+          entries.forEach((entry, i) => {
+            const state = states[i]
+            if (state === 'held') entry.renewedAt = Math.max(entry.renewedAt, startedAt)
+            else if (state) end(entry, state)
+          })
+        },
+        (error) => {
+          options.onError(error)
+          loseUnrenewed()
+        },
+      )
+      .finally(() => {
+        renewing = undefined
+      })
+    return renewing
   }
 
   return {
-    track(runId, leaseId) {
-      leases.set(runId, { leaseId, renewedAt: clock.now() })
+    track(lease, onEnd) {
+      tracked.set(lease.leaseId, { lease, renewedAt: monotonicNow(clock), onEnd })
       schedule()
     },
-    untrack(runId) {
-      leases.delete(runId)
+    untrack(leaseId) {
+      tracked.delete(leaseId)
     },
+    overdue(withinMs) {
+      const now = monotonicNow(clock)
+      for (const entry of tracked.values()) if (now - entry.renewedAt > withinMs) return true
+      return false
+    },
+    renewNow,
     sweep() {
-      if (leases.size > 0) return
+      if (tracked.size > 0) return
       timer?.cancel()
       timer = undefined
     },

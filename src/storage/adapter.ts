@@ -1,7 +1,9 @@
 /**
- * THE storage contract. The engine sees storage only through this interface; every adapter
- * (MemoryStorage, SQLiteStorage on Bun or Node, your own) must give these exact semantics, and
- * `test/contract/storage.contract.ts` checks them for each.
+ * The public storage contract from the documentation: implement it to run reflow on your own
+ * backend. The built-in storages (SQLiteStorage on Bun or Node, MemoryStorage) implement it too, and
+ * `test/contract/adapter.contract.ts` checks them against it. The engine itself works through the
+ * richer internal store (store.ts); `wrapAdapter` (wrap-adapter.ts) turns an adapter of yours into one,
+ * with in-process fallbacks for what these methods cannot express (see there).
  *
  * Ground rules for every method:
  * - One call is one atomic state transition: it happens completely or not at all.
@@ -15,6 +17,7 @@
  */
 
 import type { ClaimedRun, CreateRunResult, RunStatus, StepResult, WorkflowRun } from '../core/types.ts'
+
 
 export interface StorageAdapter {
   /**
@@ -69,54 +72,13 @@ export interface StorageAdapter {
    * releases the lease. Returns whether it applied.
    */
   updateClaimedRunStatus(runId: string, leaseId: string, status: RunStatus): Promise<boolean>
+
+  /**
+   * Optional: moves a failed or cancelled run back to `pending`, deleting its failed step results so
+   * the run resumes at the step that failed. `engine.retry()` needs it on a custom adapter.
+   */
+  retryRun?(runId: string): Promise<boolean>
+
+  /** Optional: releases the adapter's resources. */
+  close?(): void
 }
-
-/**
- * Optional capabilities the built-in adapters add and the engine uses when present. A custom
- * adapter may implement none of them; the engine then falls back to the methods above.
- */
-export interface StorageAdapterExtensions {
-  /**
-   * Claims up to `limit` runs as `claimNextRun` would, in one transaction, each returned with its
-   * recorded `steps` loaded, oldest first.
-   */
-  claimRuns(workflowNames: readonly string[], staleBefore: number | undefined, limit: number): Promise<ClaimedRun[]>
-
-  /**
-   * Records `step` (when given) and moves the run to the terminal `status`, in one transaction, if
-   * the run is still `running` under `leaseId`. Returns whether it applied (fenced: all or nothing).
-   */
-  finishRun(runId: string, leaseId: string, status: 'completed' | 'failed', step?: StepResult): Promise<boolean>
-
-  /**
-   * Moves a failed or cancelled run back to `pending`, deleting its failed step results so the run
-   * resumes at the step that failed; completed step results are kept. Returns whether it applied.
-   */
-  retryRun(runId: string): Promise<boolean>
-
-  /**
-   * A cheap change check: a number that differs from the one an earlier call returned whenever
-   * another connection to the same store has committed a write in between (SQLite's
-   * `pragma data_version`). This adapter's own writes may or may not move it (SQLite's do not;
-   * MemoryStorage, which has no other connections, counts every write). Synchronous and cheap: it
-   * never waits for a lock or writes. A started engine checks it while it has nothing to claim, so a
-   * run enqueued by another process is claimed at once instead of at the next poll interval; a
-   * change that brings no work costs one empty claim.
-   */
-  dataVersion(): number
-
-  /**
-   * Change notifications, best effort: calls `onChange` soon after a write may have been committed
-   * to the store by any connection (SQLite: a file-system notification on the WAL file), until the
-   * returned function is called. Notifications may come late, twice, or (on file systems without
-   * them) never, so callers still poll `dataVersion()`; what they save is waking up often to poll.
-   * `onChange` is never called synchronously from inside an adapter method.
-   */
-  watchChanges(onChange: () => void): () => void
-
-  /** Releases the adapter's resources (closes the database). Further calls fail. */
-  close(): void
-}
-
-/** What the engine accepts: the contract, plus whichever extensions the adapter offers. */
-export type EngineStorage = StorageAdapter & Partial<StorageAdapterExtensions>

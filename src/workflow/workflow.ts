@@ -17,6 +17,17 @@ export interface StepContext<TInput, TPrev> {
   prev: TPrev
   /** Aborted when the run is cancelled, its lease is lost, or the attempt times out. */
   signal: AbortSignal
+  /** The run's id: with `stepName`, a stable idempotency key for the APIs a step calls. */
+  runId: string
+  /** The workflow's name. */
+  workflow: string
+  /** This step's name. */
+  stepName: string
+  /**
+   * This attempt's number, from 1: every try of the step counts, including ones cut off by a crash
+   * (those do not count against `retry.maxAttempts`, which counts failures).
+   */
+  attempt: number
 }
 
 export type StepHandler<TInput, TPrev, TOutput> = (context: StepContext<TInput, TPrev>) => TOutput

@@ -58,6 +58,45 @@ create table reflow_steps (
 );
 `,
   },
+  {
+    // Durable execution state: due times (backoffs now, sleeps and delayed starts later), lease
+    // expiry, the current step's attempt counters, and the history of failed attempts.
+    version: 2,
+    sql: `
+-- pending: when the run may be claimed (due time); running: when its lease expires
+alter table reflow_runs add column available_at_ms integer;
+alter table reflow_runs add column lease_owner text;
+alter table reflow_runs add column current_step text;
+alter table reflow_runs add column attempt integer not null default 0;
+alter table reflow_runs add column interruptions integer not null default 0;
+
+update reflow_runs set available_at_ms = created_at_ms where status = 'pending';
+update reflow_runs set available_at_ms = heartbeat_at_ms + 30000 where status = 'running';
+
+-- claims: due pending runs and expired leases, earliest first
+drop index reflow_runs_status_created;
+create index reflow_runs_claim on reflow_runs (status, available_at_ms);
+
+-- listings filtered by status and workflow, newest first
+create index reflow_runs_status_workflow on reflow_runs (status, workflow, created_at_ms);
+
+create table reflow_attempts (
+  id integer primary key,
+  run_id text not null references reflow_runs (id) on delete cascade,
+  step_name text not null,
+  attempt integer not null,
+  status text not null,
+  started_at_ms integer,
+  ended_at_ms integer not null,
+  error_name text not null,
+  error_message text not null,
+  error_stack text
+);
+
+-- a run's attempts in order
+create index reflow_attempts_run on reflow_attempts (run_id, id);
+`,
+  },
 ]
 
 /** The newest schema version this code knows. */

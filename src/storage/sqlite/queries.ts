@@ -1,15 +1,22 @@
 /**
- * Every SQL statement SQLiteStorage runs, one named constant each (the schema is in migrations.ts).
- * Parameters are plain `?` (better-sqlite3 rejects numbered ones), so a value used twice is bound
- * twice. Name lists are bound as one JSON array and read with json_each, so one cached statement
- * serves any list, except on the claim path, which runs for every batch of runs: there the workflow
- * names are bound one `?` each (json_each costs a virtual table and a bloom filter per execution),
- * and an engine's statements are cached per list length. Times are bound by the caller from its
- * Clock; SQL never reads the wall clock.
+ * Every SQL statement the SQLite store runs, one named constant each (the schema is in
+ * migrations.ts). Parameters are plain `?` (better-sqlite3 rejects numbered ones), so a value used
+ * twice is bound twice. Workflow name lists are bound one `?` each (json_each costs a virtual table
+ * per execution on the claim path) and the statements are cached per list length. Times are bound
+ * by the caller from the engine's Clock; SQL never reads the wall clock.
+ *
+ * `available_at_ms` is the run's next moment of interest: for a pending run, when it becomes due;
+ * for a running run, when its lease expires. One index over (status, available_at_ms) serves both
+ * the claim of due runs and the search for expired leases.
  */
 
-const RUN_COLUMNS = 'id, workflow, status, input_json, idempotency_key, lease_id, created_at_ms, updated_at_ms'
+const RUN_COLUMNS = `id, workflow, status, input_json, idempotency_key, lease_id, lease_owner, created_at_ms, updated_at_ms,
+  available_at_ms, current_step, attempt, interruptions, heartbeat_at_ms, started_at_ms, finished_at_ms`
 const STEP_COLUMNS = 'run_id, name, status, output_json, error, attempts, created_at_ms, updated_at_ms'
+const ATTEMPT_COLUMNS = `run_id, step_name, attempt, status, started_at_ms, ended_at_ms, error_name, error_message, error_stack`
+
+/** `?, ?, …`: one parameter per item of a list bound item by item. */
+const params = (count: number): string => Array.from({ length: count }, () => '?').join(', ')
 
 // Connection setup and transactions.
 
@@ -19,9 +26,9 @@ export const pragmaBusyTimeout = (ms: number): string => `pragma busy_timeout = 
 export const pragmaJournalModeWal = 'pragma journal_mode = wal'
 /** Open: normal survives a process crash in WAL mode, full also survives power loss. */
 export const pragmaSynchronous = (level: 'normal' | 'full'): string => `pragma synchronous = ${level}`
-/** Open: makes `on delete cascade` from reflow_runs to reflow_steps effective. */
+/** Open: makes `on delete cascade` from reflow_runs to reflow_steps and reflow_attempts effective. */
 export const pragmaForeignKeysOn = 'pragma foreign_keys = on'
-/** dataVersion: a number that moves whenever another connection commits (a shared-memory read, no lock wait). */
+/** Change source: a number that moves whenever another connection commits (a shared-memory read). */
 export const pragmaDataVersion = 'pragma data_version'
 /** Every write batch and the migration: take the write lock up front so nothing upgrades mid-way. */
 export const beginImmediate = 'begin immediate'
@@ -39,11 +46,12 @@ export const selectSchemaVersion = 'select coalesce(max(version), 0) as version 
 /** Migrate: record a version in the transaction that applied it. (reflow_migrations primary key) */
 export const insertMigration = 'insert into reflow_migrations (version, applied_at_ms) values (?, ?)'
 
-// Runs.
+// Runs: creation and reads.
 
-/** createRun: none → pending; a taken idempotency key inserts nothing. (unique reflow_runs_idempotency) */
-export const insertRun = `insert into reflow_runs (id, workflow, status, input_json, idempotency_key, created_at_ms, updated_at_ms)
-values (?, ?, 'pending', ?, ?, ?, ?)
+/** createRun: none → pending, due at ?; a taken idempotency key inserts nothing. (unique reflow_runs_idempotency) */
+export const insertRun = `insert into reflow_runs
+  (id, workflow, status, input_json, idempotency_key, created_at_ms, updated_at_ms, available_at_ms, current_step)
+values (?, ?, 'pending', ?, ?, ?, ?, ?, ?)
 on conflict (workflow, idempotency_key) where idempotency_key is not null do nothing`
 
 /** createRun, key taken: the run that holds it. (unique reflow_runs_idempotency) */
@@ -52,105 +60,177 @@ export const selectRunByIdempotencyKey = `select ${RUN_COLUMNS} from reflow_runs
 /** getRun. (reflow_runs primary key) */
 export const selectRun = `select ${RUN_COLUMNS} from reflow_runs where id = ?`
 
-/** `?, ?, …`: one parameter per item of a list bound item by item. */
-const params = (count: number): string => Array.from({ length: count }, () => '?').join(', ')
+/** leaseStates, heartbeat of a lost lease: what became of the run. (reflow_runs primary key) */
+export const selectLeaseState = `select status, lease_id from reflow_runs where id = ?`
 
-/** Claim, with stale leases about, candidates: the oldest pending runs of `names` workflows (one `?` each), then the limit. (reflow_runs_status_created) */
-export const selectPendingRunIds = (names: number): string => `select rowid as position, created_at_ms from reflow_runs
-where status = 'pending' and workflow in (${params(names)})
-order by created_at_ms, rowid limit ?`
-
-/** Claim, candidates: running runs whose lease was last renewed before ?, oldest first; then names, limit. (reflow_runs_status_created) */
-export const selectStaleRunIds = (names: number): string => `select rowid as position, created_at_ms from reflow_runs
-where status = 'running' and heartbeat_at_ms < ? and workflow in (${params(names)})
-order by created_at_ms, rowid limit ?`
-
-/**
- * Claim, before taking the write lock: is any run of `names` workflows pending, or running with a
- * lease last renewed before ? (names first, then the time, then names again). A read, so an engine
- * with nothing to do never contends for the lock. (reflow_runs_status_created)
- */
-export const selectClaimableExists = (names: number): string => `select exists (
-  select 1 from reflow_runs where status = 'pending' and workflow in (${params(names)})
-) or exists (
-  select 1 from reflow_runs where status = 'running' and heartbeat_at_ms < ? and workflow in (${params(names)})
-) as found`
+// Claims.
 
 /** What a claim returns: the run, and whether it has recorded steps to load. (reflow_steps primary key prefix, covering) */
 const CLAIMED_COLUMNS = `${RUN_COLUMNS}, exists (select 1 from reflow_steps where run_id = reflow_runs.id) as has_steps`
 
+/** The lease a claim grants: lease id, owner, expiry, heartbeat, updated, started-if-first. */
+const GRANT_LEASE = `status = 'running', lease_id = ?, lease_owner = ?, available_at_ms = ?, heartbeat_at_ms = ?, updated_at_ms = ?,
+  started_at_ms = coalesce(started_at_ms, ?)`
+
 /**
- * Claim, when no lease is stale (the usual case): the oldest pending run of `names` workflows
- * (one `?` each, after the lease, times) → running under a fresh lease; no row when none is
- * pending. Run once per run claimed. (reflow_runs_status_created, reflow_runs rowid)
+ * An expired lease, judged at ? (now): its expiry has passed, or its last heartbeat is more than a
+ * lease beyond now (?: now + lease), which only a clock that jumped back can produce.
  */
-export const claimNextPending = (names: number): string => `update reflow_runs
-set status = 'running', lease_id = ?, heartbeat_at_ms = ?, updated_at_ms = ?, started_at_ms = coalesce(started_at_ms, ?)
+const EXPIRED = `status = 'running' and (available_at_ms <= ? or heartbeat_at_ms > ?)`
+
+/**
+ * Claim, before taking the write lock: is any run of `names` workflows due at ?, or expired (EXPIRED
+ * binds)? A read, so an engine with nothing to do never contends for the lock. (reflow_runs_claim)
+ */
+export const selectClaimableExists = (names: number): string => `select exists (
+  select 1 from reflow_runs where status = 'pending' and available_at_ms <= ? and workflow in (${params(names)})
+) or exists (
+  select 1 from reflow_runs where ${EXPIRED} and workflow in (${params(names)})
+) as found`
+
+/**
+ * Claim, no expired leases wanted (the usual case): the earliest due pending run of `names` → running
+ * under a fresh lease (GRANT_LEASE binds, then now, then the names); no row when none is due. Run once
+ * per run claimed. (reflow_runs_claim, reflow_runs rowid)
+ */
+export const claimNextDue = (names: number): string => `update reflow_runs set ${GRANT_LEASE}
 where rowid = (
-  select rowid from reflow_runs where status = 'pending' and workflow in (${params(names)})
-  order by created_at_ms, rowid limit 1)
+  select rowid from reflow_runs where status = 'pending' and available_at_ms <= ? and workflow in (${params(names)})
+  order by available_at_ms, rowid limit 1)
 returning ${CLAIMED_COLUMNS}`
 
-/** Claim, with stale leases about: a candidate, pending or stale running (re-checked here) → running under a fresh lease. (reflow_runs rowid) */
-export const claimRun = `update reflow_runs
-set status = 'running', lease_id = ?, heartbeat_at_ms = ?, updated_at_ms = ?, started_at_ms = coalesce(started_at_ms, ?)
-where rowid = ? and (status = 'pending' or (status = 'running' and heartbeat_at_ms < ?))
+/** Claim with expired leases about, candidates: due pending runs of `names` at ?, then names, limit. (reflow_runs_claim) */
+export const selectDueCandidates = (names: number): string => `select rowid as position, id, available_at_ms from reflow_runs
+where status = 'pending' and available_at_ms <= ? and workflow in (${params(names)})
+order by available_at_ms, rowid limit ?`
+
+/** Claim, candidates: running runs with an expired lease (EXPIRED binds), then names, limit. (reflow_runs_claim) */
+export const selectExpiredCandidates = (names: number): string => `select rowid as position, id, available_at_ms from reflow_runs
+where ${EXPIRED} and workflow in (${params(names)})
+order by available_at_ms, rowid limit ?`
+
+/** Claim: a due pending candidate (re-checked at ?) → running under a fresh lease (GRANT_LEASE binds first). (reflow_runs rowid) */
+export const claimDueRun = `update reflow_runs set ${GRANT_LEASE}
+where rowid = ? and status = 'pending' and available_at_ms <= ?
 returning ${CLAIMED_COLUMNS}`
 
-/** heartbeatRun: running → running, renewal time = now; fenced by lease. (reflow_runs primary key) */
-export const heartbeatRun = `update reflow_runs set heartbeat_at_ms = ?, updated_at_ms = ?
-where id = ? and lease_id = ? and status = 'running'`
+/**
+ * Claim: an expired candidate (re-checked, EXPIRED binds) → running under a fresh lease, one more
+ * interruption of its current step. Returns the old heartbeat for the interrupted attempt's record.
+ * (reflow_runs rowid)
+ */
+export const claimExpiredRun = `update reflow_runs set ${GRANT_LEASE}, interruptions = interruptions + 1
+where rowid = ? and ${EXPIRED}
+returning ${CLAIMED_COLUMNS}`
 
-/** updateRunStatus: pending|running → any, lease released; finished_at set for a terminal status. (reflow_runs primary key) */
-export const updateRunStatus = `update reflow_runs set status = ?, lease_id = null, finished_at_ms = ?, updated_at_ms = ?
+/** nextDueAt: the earliest due time after ? of a pending run of `names`. (reflow_runs_claim) */
+export const selectNextDue = (names: number): string => `select available_at_ms from reflow_runs
+where status = 'pending' and available_at_ms > ? and workflow in (${params(names)})
+order by available_at_ms limit 1`
+
+/** unknownWorkflows: pending runs' workflows outside `names`, then the limit. (reflow_runs_status_workflow) */
+export const selectUnknownWorkflows = (names: number): string => `select distinct workflow from reflow_runs
+where status = 'pending' and workflow not in (${params(names)}) limit ?`
+
+// Transitions under a lease: each statement carries the fence and its changed-row count decides.
+
+const HELD = `id = ? and lease_id = ? and status = 'running'`
+
+/** heartbeat: running → running, lease expiry and heartbeat moved on. Fenced. (reflow_runs primary key) */
+export const heartbeatRun = `update reflow_runs set available_at_ms = ?, heartbeat_at_ms = ?, updated_at_ms = ? where ${HELD}`
+
+/** recordStep: running → running, the next step current, attempt state reset. Fenced. (reflow_runs primary key) */
+export const advanceRun = `update reflow_runs set current_step = ?, attempt = 0, interruptions = 0, updated_at_ms = ? where ${HELD}`
+
+/** recordFailure before onFailure: running → running (touched). Fenced. (reflow_runs primary key) */
+export const touchRun = `update reflow_runs set updated_at_ms = ? where ${HELD}`
+
+/** finish, recordStep(complete), recordFailure(finish): running → completed | failed, lease released. Fenced. (reflow_runs primary key) */
+export const finishRun = `update reflow_runs
+set status = ?, lease_id = null, available_at_ms = null, current_step = ?, finished_at_ms = ?, updated_at_ms = ?
+where ${HELD}`
+
+/** release: running → pending due at ?, with the attempt state given, lease released. Fenced. (reflow_runs primary key) */
+export const releaseRun = `update reflow_runs
+set status = 'pending', lease_id = null, lease_owner = null, heartbeat_at_ms = null, available_at_ms = ?, attempt = ?,
+  interruptions = ?, updated_at_ms = ?
+where ${HELD}`
+
+// Transitions without a lease.
+
+/** cancel: pending | running → cancelled, lease released. (reflow_runs primary key) */
+export const cancelRun = `update reflow_runs
+set status = 'cancelled', lease_id = null, available_at_ms = null, finished_at_ms = ?, updated_at_ms = ?
 where id = ? and status in ('pending', 'running')`
 
-/** updateClaimedRunStatus, finishRun: running → any under the lease; caller binds lease null when terminal. (reflow_runs primary key) */
-export const updateClaimedRunStatus = `update reflow_runs set status = ?, lease_id = ?, finished_at_ms = ?, updated_at_ms = ?
-where id = ? and lease_id = ? and status = 'running'`
-
-/** retryRun: failed|cancelled → pending, lease and finish time cleared. (reflow_runs primary key) */
+/** retry: failed | cancelled → pending due at ?, attempt state reset, current step ? (or kept). (reflow_runs primary key) */
 export const retryRun = `update reflow_runs
-set status = 'pending', lease_id = null, heartbeat_at_ms = null, finished_at_ms = null, updated_at_ms = ?
+set status = 'pending', lease_id = null, lease_owner = null, heartbeat_at_ms = null, finished_at_ms = null,
+  available_at_ms = ?, attempt = 0, interruptions = 0, current_step = coalesce(?, current_step), updated_at_ms = ?
 where id = ? and status in ('failed', 'cancelled')`
 
-// Steps. A run's steps are numbered 1, 2, … in recording order with no gaps (retryRun renumbers
-// what it keeps), so a new step's seq is the covering-index count + 1: max(seq) would read every row.
+// Steps. A run's steps are numbered 1, 2, … in recording order with no gaps (retry renumbers what it
+// keeps), so a new step's seq is the covering-index count + 1: max(seq) would read every row.
 
-/** saveStepResult under a lease, before its upsertStepHeld: is the run running under this lease? (reflow_runs primary key) */
-export const selectLeaseHeld = `select 1 as held from reflow_runs where id = ? and lease_id = ? and status = 'running'`
-
-/** saveStepResult without a lease: none|recorded → recorded, only if the run exists. (reflow_steps primary key, reflow_runs primary key) */
+/**
+ * recordStep, recordFailure, after their fenced run update in the same transaction:
+ * none|recorded → recorded; keeps seq and created_at. (reflow_steps primary key)
+ */
 export const upsertStep = `insert into reflow_steps (run_id, name, seq, status, output_json, error, attempts, created_at_ms, updated_at_ms)
+values (?, ?, (select count(*) + 1 from reflow_steps where run_id = ?), ?, ?, ?, ?, ?, ?)
+on conflict (run_id, name) do update set
+  status = excluded.status, output_json = excluded.output_json, error = excluded.error,
+  attempts = excluded.attempts, updated_at_ms = excluded.updated_at_ms`
+
+/** The public adapter's saveStepResult without a lease: the same upsert, only if the run exists. (reflow_steps, reflow_runs primary keys) */
+export const upsertStepIfRunExists = `insert into reflow_steps (run_id, name, seq, status, output_json, error, attempts, created_at_ms, updated_at_ms)
 select ?, ?, (select count(*) + 1 from reflow_steps where run_id = ?), ?, ?, ?, ?, ?, ?
 where exists (select 1 from reflow_runs where id = ?)
 on conflict (run_id, name) do update set
   status = excluded.status, output_json = excluded.output_json, error = excluded.error,
   attempts = excluded.attempts, updated_at_ms = excluded.updated_at_ms`
 
-/**
- * saveStepResult under a lease and finishRun, once the lease was found held (selectLeaseHeld, or the
- * fenced status update) in this transaction: none|recorded → recorded; keeps seq and created_at.
- * (reflow_steps primary key)
- */
-export const upsertStepHeld = `insert into reflow_steps (run_id, name, seq, status, output_json, error, attempts, created_at_ms, updated_at_ms)
-values (?, ?, (select count(*) + 1 from reflow_steps where run_id = ?), ?, ?, ?, ?, ?, ?)
-on conflict (run_id, name) do update set
-  status = excluded.status, output_json = excluded.output_json, error = excluded.error,
-  attempts = excluded.attempts, updated_at_ms = excluded.updated_at_ms`
-
-/** retryRun: drop failed step results so the run resumes at the step that failed. (reflow_steps primary key prefix) */
+/** retry: drop failed step results so the run resumes at the step that failed. (reflow_steps primary key prefix) */
 export const deleteFailedSteps = `delete from reflow_steps where run_id = ? and status = 'failed'`
 
-/** retryRun, after dropping failed steps: the seq of the kept steps, in order. (reflow_steps primary key prefix) */
+/** retry from a step: drop that step's result and every one recorded after it. (reflow_steps primary key prefix) */
+export const deleteStepsFrom = `delete from reflow_steps
+where run_id = ? and seq >= (select seq from reflow_steps where run_id = ? and name = ?)`
+
+/** retry, after dropping failed steps: the seq of the kept steps, in order. (reflow_steps primary key prefix) */
 export const selectStepSeqs = `select name, seq from reflow_steps where run_id = ? order by seq`
 
-/** retryRun: renumber one kept step, closing the gaps deletion left. (reflow_steps primary key) */
+/** retry: renumber one kept step, closing the gaps deletion left. (reflow_steps primary key) */
 export const updateStepSeq = `update reflow_steps set seq = ? where run_id = ? and name = ?`
 
-/** getStepResults: one run's steps in recording order. (reflow_steps primary key prefix) */
+/** getSteps: one run's steps in recording order. (reflow_steps primary key prefix) */
 export const selectSteps = `select ${STEP_COLUMNS} from reflow_steps where run_id = ? order by seq`
 
 /** Claim: the steps of every claimed run (one `?` per run) in one query. (reflow_steps primary key prefix) */
 export const selectStepsOfRuns = (runs: number): string => `select ${STEP_COLUMNS} from reflow_steps
 where run_id in (${params(runs)}) order by run_id, seq`
+
+// Attempts.
+
+/** recordFailure, release, claim of an expired lease: one failed or interrupted attempt. (reflow_attempts rowid) */
+export const insertAttempt = `insert into reflow_attempts (${ATTEMPT_COLUMNS}) values (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+/** getAttempts: a run's attempts, oldest first. (reflow_attempts_run) */
+export const selectAttempts = `select ${ATTEMPT_COLUMNS} from reflow_attempts where run_id = ? order by id`
+
+// The public StorageAdapter methods that have no transition of their own (adapter.ts).
+
+/** heartbeatRun: running → running, heartbeat now, expiry moved by the lease's own length. Fenced. (reflow_runs primary key) */
+export const heartbeatKeepingLength = `update reflow_runs
+set available_at_ms = ? + coalesce(available_at_ms - heartbeat_at_ms, 30000), heartbeat_at_ms = ?, updated_at_ms = ?
+where ${HELD}`
+
+/** updateRunStatus: pending | running → any, lease released; due now when pending, finish time when terminal. (reflow_runs primary key) */
+export const setRunStatus = `update reflow_runs
+set status = ?, lease_id = null, lease_owner = null, available_at_ms = ?, finished_at_ms = ?, updated_at_ms = ?
+where id = ? and status in ('pending', 'running')`
+
+/** updateClaimedRunStatus: running → any under the lease; the caller binds lease and due time for the new status. Fenced. (reflow_runs primary key) */
+export const setClaimedRunStatus = `update reflow_runs
+set status = ?, lease_id = ?, available_at_ms = ?, finished_at_ms = ?, updated_at_ms = ?
+where ${HELD}`

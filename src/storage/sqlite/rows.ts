@@ -1,10 +1,11 @@
-/** Rows of reflow_runs and reflow_steps as the storage contract's types. */
+/** Rows of reflow_runs, reflow_steps and reflow_attempts as the store's types. */
 
 import { deserialize } from '../../core/json.ts'
-import type { ClaimedRun, RunStatus, StepResult, StepStatus, WorkflowRun } from '../../core/types.ts'
+import type { AttemptRecord, AttemptStatus, RunDetails, RunStatus, StepResult, StepStatus } from '../../core/types.ts'
+import type { Claim } from '../store.ts'
 import type { SqlRow } from './driver.ts'
 
-export function toRun(row: SqlRow): WorkflowRun {
+export function toRun(row: SqlRow): RunDetails {
   return {
     id: row.id as string,
     workflow: row.workflow as string,
@@ -13,15 +14,23 @@ export function toRun(row: SqlRow): WorkflowRun {
     idempotencyKey: (row.idempotency_key as string | null) ?? null,
     createdAt: Number(row.created_at_ms),
     updatedAt: Number(row.updated_at_ms),
+    availableAt: optionalNumber(row.available_at_ms),
+    currentStep: (row.current_step as string | null) ?? null,
+    attempt: Number(row.attempt ?? 0),
+    interruptions: Number(row.interruptions ?? 0),
+    leaseId: (row.lease_id as string | null) ?? null,
+    leaseOwner: (row.lease_owner as string | null) ?? null,
+    heartbeatAt: optionalNumber(row.heartbeat_at_ms),
+    startedAt: optionalNumber(row.started_at_ms),
+    finishedAt: optionalNumber(row.finished_at_ms),
   }
 }
 
-/** A claimed row: `steps` is left undefined when the run has recorded steps still to be loaded. */
-export function toClaimed(row: SqlRow, leaseId: string): ClaimedRun {
-  const run: ClaimedRun = toRun(row) as ClaimedRun
-  run.leaseId = leaseId
-  if (!row.has_steps) run.steps = []
-  return run
+/** A claimed row: `steps` is left empty, and `hasSteps` says whether recorded steps must be loaded. */
+export function toClaim(row: SqlRow): { claim: Claim; hasSteps: boolean } {
+  const claim = toRun(row) as Claim
+  claim.steps = []
+  return { claim, hasSteps: Boolean(row.has_steps) }
 }
 
 export function toStep(row: SqlRow): StepResult {
@@ -35,4 +44,22 @@ export function toStep(row: SqlRow): StepResult {
     createdAt: Number(row.created_at_ms),
     updatedAt: Number(row.updated_at_ms),
   }
+}
+
+export function toAttempt(row: SqlRow): AttemptRecord {
+  return {
+    runId: row.run_id as string,
+    stepName: row.step_name as string,
+    attempt: Number(row.attempt),
+    status: row.status as AttemptStatus,
+    startedAt: optionalNumber(row.started_at_ms),
+    endedAt: Number(row.ended_at_ms),
+    errorName: row.error_name as string,
+    errorMessage: row.error_message as string,
+    errorStack: (row.error_stack as string | null) ?? null,
+  }
+}
+
+export function optionalNumber(value: unknown): number | null {
+  return value == null ? null : Number(value)
 }

@@ -1,0 +1,300 @@
+/**
+ * The store contract (storage/store.ts) on one SQLite connection. Each method is one operation of a
+ * group-committed write transaction (or one read), built from the statements in queries.ts; leased
+ * writes start with their fenced run update and write nothing else unless it changed exactly one row.
+ *
+ * Claims: with no write queued, a read first decides whether anything is claimable, so an engine
+ * with nothing to do never takes the write lock. Without expired leases wanted, one
+ * `update … returning` per run takes the earliest due one; with them, candidates of both kinds are
+ * merged by due time and claimed one by one (re-checked in the update). Steps are loaded only for
+ * runs that have some, in one query.
+ */
+
+import { InvalidArgumentError, StorageError } from '../../core/errors.ts'
+import type { AttemptRecord, RunDetails, StepResult } from '../../core/types.ts'
+import type { AttemptWrite, ChangeSource, Claim, ClaimRequest, Lease, LeaseState, NewRun, Release, StepWrite, Store } from '../store.ts'
+import type { SqlRow, SqlValue } from './driver.ts'
+import type { SqliteConnection } from './connection.ts'
+import * as q from './queries.ts'
+import { toAttempt, toClaim, toRun, toStep } from './rows.ts'
+
+interface NamedSql {
+  exists: string
+  claimNext: string
+  due: string
+  expired: string
+  nextDue: string
+  unknown: string
+}
+
+export class SQLiteStore implements Store {
+  readonly changes: ChangeSource
+  private readonly namedSql = new Map<number, NamedSql>()
+  private readonly stepsSql = new Map<number, string>()
+
+  constructor(private readonly db: SqliteConnection) {
+    this.changes = {
+      version: () => db.dataVersion(),
+      watch: (onChange) => db.watchChanges(onChange),
+    }
+  }
+
+  async initialize(): Promise<void> {
+    this.db.ready()
+  }
+
+  createRun(run: NewRun): Promise<{ run: RunDetails; created: boolean }> {
+    return this.db.write(`Creating run ${run.id}`, () => {
+      const { changes } = this.db.stmt(q.insertRun).run(
+        run.id, run.workflow, run.inputJson, run.idempotencyKey, run.createdAt, run.createdAt, run.availableAt, run.firstStep,
+      )
+      if (changes === 1) return { run: newRunDetails(run), created: true }
+      const existing = this.db.stmt(q.selectRunByIdempotencyKey).get(run.workflow, run.idempotencyKey)
+      if (!existing) throw new StorageError(`Run ${run.id} was neither inserted nor found by its idempotency key`)
+      return { run: toRun(existing), created: false }
+    })
+  }
+
+  async claim(request: ClaimRequest): Promise<Claim[]> {
+    const { workflows, limit, now } = request
+    if (!Number.isInteger(limit) || limit < 0) throw new InvalidArgumentError(`claim limit must be a non-negative integer, got ${String(limit)}`)
+    if (workflows.length === 0 || limit === 0) return []
+    const sql = this.sql(workflows.length)
+    // Expired: expiry passed at now, or a heartbeat more than a lease ahead of now (a clock gone back).
+    const expiry: SqlValue[] = request.includeExpired ? [now, now + request.leaseMs] : [-1, Number.MAX_SAFE_INTEGER]
+    // With no write queued, a read decides whether there is anything to claim before taking the write
+    // lock, so idle engines never contend with busy ones.
+    if (!this.db.writesPending) {
+      const found = await this.db.read('Claiming runs', () => this.db.stmt(sql.exists).get(now, ...workflows, ...expiry, ...workflows)?.found)
+      if (!found) return []
+    }
+    return this.db.write('Claiming runs', () => this.claimNow(request, sql, expiry))
+  }
+
+  heartbeat(leases: readonly Lease[], now: number, leaseMs: number): Promise<LeaseState[]> {
+    return this.db.write('Renewing leases', () =>
+      leases.map((lease) =>
+        this.db.stmt(q.heartbeatRun).run(now + leaseMs, now, now, lease.runId, lease.leaseId).changes === 1 ? 'held' : this.leaseState(lease),
+      ),
+    )
+  }
+
+  recordStep(lease: Lease, step: StepWrite, now: number, next: { nextStep: string | null; complete: boolean }): Promise<boolean> {
+    return this.db.write(`Recording step "${step.name}" of run ${lease.runId}`, () => {
+      const fenced = next.complete
+        ? this.db.stmt(q.finishRun).run('completed', null, now, now, lease.runId, lease.leaseId)
+        : this.db.stmt(q.advanceRun).run(next.nextStep, now, lease.runId, lease.leaseId)
+      if (fenced.changes !== 1) return false
+      this.upsertStep(lease.runId, step)
+      return true
+    })
+  }
+
+  recordFailure(lease: Lease, step: StepWrite, attempt: AttemptWrite, now: number, finish: boolean): Promise<boolean> {
+    return this.db.write(`Recording the failure of step "${step.name}" of run ${lease.runId}`, () => {
+      const fenced = finish
+        ? this.db.stmt(q.finishRun).run('failed', step.name, now, now, lease.runId, lease.leaseId)
+        : this.db.stmt(q.touchRun).run(now, lease.runId, lease.leaseId)
+      if (fenced.changes !== 1) return false
+      this.upsertStep(lease.runId, step)
+      this.insertAttempt(lease.runId, attempt)
+      return true
+    })
+  }
+
+  finish(lease: Lease, status: 'completed' | 'failed', now: number): Promise<boolean> {
+    return this.db.write(`Finishing run ${lease.runId} as ${status}`, () => {
+      const current = status === 'completed' ? null : this.db.stmt(q.selectRun).get(lease.runId)?.current_step ?? null
+      return this.db.stmt(q.finishRun).run(status, current as string | null, now, now, lease.runId, lease.leaseId).changes === 1
+    })
+  }
+
+  release(lease: Lease, release: Release, now: number): Promise<boolean> {
+    return this.db.write(`Releasing run ${lease.runId}`, () => {
+      const { changes } = this.db.stmt(q.releaseRun).run(
+        release.availableAt, release.attempt, release.interruptions, now, lease.runId, lease.leaseId,
+      )
+      if (changes !== 1) return false
+      if (release.attemptRecord) this.insertAttempt(lease.runId, release.attemptRecord)
+      return true
+    })
+  }
+
+  cancel(runId: string, now: number): Promise<boolean> {
+    return this.db.write(`Cancelling run ${runId}`, () => this.db.stmt(q.cancelRun).run(now, now, runId).changes === 1)
+  }
+
+  retry(runId: string, now: number, options: { fromStep?: string } = {}): Promise<boolean> {
+    const fromStep = options.fromStep ?? null
+    return this.db.write(`Retrying run ${runId}`, () => {
+      if (this.db.stmt(q.retryRun).run(now, fromStep, now, runId).changes !== 1) return false
+      let deleted = this.db.stmt(q.deleteFailedSteps).run(runId).changes
+      if (fromStep !== null) deleted += this.db.stmt(q.deleteStepsFrom).run(runId, runId, fromStep).changes
+      if (deleted > 0) {
+        this.db.stmt(q.selectStepSeqs).all(runId).forEach((step, i) => {
+          if (Number(step.seq) !== i + 1) this.db.stmt(q.updateStepSeq).run(i + 1, runId, step.name as string)
+        })
+      }
+      return true
+    })
+  }
+
+  getRun(runId: string): Promise<RunDetails | null> {
+    return this.db.read(`Reading run ${runId}`, () => {
+      const row = this.db.stmt(q.selectRun).get(runId)
+      return row ? toRun(row) : null
+    })
+  }
+
+  getSteps(runId: string): Promise<StepResult[]> {
+    return this.db.read(`Reading the steps of run ${runId}`, () => this.db.stmt(q.selectSteps).all(runId).map(toStep))
+  }
+
+  getAttempts(runId: string): Promise<AttemptRecord[]> {
+    return this.db.read(`Reading the attempts of run ${runId}`, () => this.db.stmt(q.selectAttempts).all(runId).map(toAttempt))
+  }
+
+  leaseStates(leases: readonly Lease[]): Promise<LeaseState[]> {
+    return this.db.read('Reading leases', () => leases.map((lease) => this.leaseState(lease)))
+  }
+
+  nextDueAt(workflows: readonly string[], now: number): Promise<number | null> {
+    if (workflows.length === 0) return Promise.resolve(null)
+    return this.db.read('Finding the next due run', () => {
+      const row = this.db.stmt(this.sql(workflows.length).nextDue).get(now, ...workflows)
+      return row ? Number(row.available_at_ms) : null
+    })
+  }
+
+  unknownWorkflows(workflows: readonly string[], limit: number): Promise<string[]> {
+    return this.db.read('Looking for runs of unregistered workflows', () =>
+      this.db.stmt(this.sql(workflows.length).unknown).all(...workflows, limit).map((row) => row.workflow as string),
+    )
+  }
+
+  close(): void {
+    this.db.close()
+  }
+
+  // Operations: synchronous, run inside the batch transaction.
+
+  private claimNow(request: ClaimRequest, sql: NamedSql, expiry: SqlValue[]): Claim[] {
+    const { workflows, limit, now, leaseMs, owner, exclude } = request
+    const grant = (): SqlValue[] => [crypto.randomUUID(), owner, now + leaseMs, now, now, now]
+    const found: { claim: Claim; hasSteps: boolean }[] = []
+    const expired = request.includeExpired ? this.db.stmt(sql.expired).all(...expiry, ...workflows, limit + (exclude?.size ?? 0)) : []
+    if (expired.length === 0 && !exclude?.size) {
+      // The usual case: one statement per run, each taking the earliest due one.
+      const claimNext = this.db.stmt(sql.claimNext)
+      while (found.length < limit) {
+        const row = claimNext.get(...grant(), now, ...workflows)
+        if (!row) break
+        found.push(toClaim(row))
+      }
+    } else {
+      const due = this.db.stmt(sql.due).all(now, ...workflows, limit + (exclude?.size ?? 0))
+      const candidates = [...due.map((row) => ({ row, expired: false })), ...expired.map((row) => ({ row, expired: true }))]
+        .filter(({ row }) => !exclude?.has(row.id as string))
+        // Earliest due first, pending or expired alike, so a crashed run never waits behind a backlog.
+        .sort((a, b) => Number(a.row.available_at_ms) - Number(b.row.available_at_ms) || Number(a.row.position) - Number(b.row.position))
+      for (let i = 0; i < candidates.length && found.length < limit; i++) {
+        const { row: candidate, expired: isExpired } = candidates[i]!
+        const row = isExpired
+          ? this.db.stmt(q.claimExpiredRun).get(...grant(), candidate.position as number, ...expiry)
+          : this.db.stmt(q.claimDueRun).get(...grant(), candidate.position as number, now)
+        if (!row) continue
+        const claimed = toClaim(row)
+        if (isExpired) this.recordInterruption(claimed.claim, Number(candidate.available_at_ms), now)
+        found.push(claimed)
+      }
+    }
+    const resumed = found.filter((f) => f.hasSteps)
+    if (resumed.length > 0) {
+      const byRun = new Map(resumed.map((f): [string, StepResult[]] => [f.claim.id, f.claim.steps]))
+      for (const row of this.db.stmt(this.stepsOfRunsSql(resumed.length)).all(...byRun.keys())) {
+        byRun.get(row.run_id as string)?.push(toStep(row))
+      }
+    }
+    return found.map((f) => f.claim)
+  }
+
+  /** A claim took over an expired lease: the attempt in progress there was cut off. */
+  private recordInterruption(claim: Claim, expiredAt: number, now: number): void {
+    if (claim.currentStep === null) return
+    this.insertAttempt(claim.id, {
+      stepName: claim.currentStep,
+      attempt: claim.attempt + claim.interruptions,
+      status: 'interrupted',
+      startedAt: null,
+      endedAt: Math.min(expiredAt, now),
+      errorName: 'LeaseExpiredError',
+      errorMessage: `The worker executing this step stopped renewing its lease (it crashed, was killed, froze or lost the database); ${claim.leaseOwner ?? 'another engine'} took the run over`,
+      errorStack: null,
+    })
+  }
+
+  private leaseState(lease: Lease): LeaseState {
+    const row = this.db.stmt(q.selectLeaseState).get(lease.runId)
+    if (row?.status === 'running' && row.lease_id === lease.leaseId) return 'held'
+    return row?.status === 'cancelled' ? 'cancelled' : 'lost'
+  }
+
+  private upsertStep(runId: string, step: StepWrite): void {
+    this.db.stmt(q.upsertStep).run(...stepValues(runId, step))
+  }
+
+  private insertAttempt(runId: string, a: AttemptWrite): void {
+    this.db.stmt(q.insertAttempt).run(runId, a.stepName, a.attempt, a.status, a.startedAt, a.endedAt, a.errorName, a.errorMessage, a.errorStack)
+  }
+
+  private stepsOfRunsSql(count: number): string {
+    let sql = this.stepsSql.get(count)
+    if (!sql) this.stepsSql.set(count, (sql = q.selectStepsOfRuns(count)))
+    return sql
+  }
+
+  /** The statements over an engine's list of `count` workflow names. */
+  private sql(count: number): NamedSql {
+    let sql = this.namedSql.get(count)
+    if (!sql) {
+      sql = {
+        exists: q.selectClaimableExists(count),
+        claimNext: q.claimNextDue(count),
+        due: q.selectDueCandidates(count),
+        expired: q.selectExpiredCandidates(count),
+        nextDue: q.selectNextDue(count),
+        unknown: q.selectUnknownWorkflows(count),
+      }
+      this.namedSql.set(count, sql)
+    }
+    return sql
+  }
+}
+
+/** The parameters of a step upsert, in queries.ts order. */
+export function stepValues(runId: string, step: StepWrite): SqlValue[] {
+  return [runId, step.name, runId, step.status, step.outputJson, step.error, step.attempts, step.startedAt, step.endedAt]
+}
+
+/** A run just created, as the store returns it without reading it back. */
+export function newRunDetails(run: NewRun): RunDetails {
+  return {
+    id: run.id,
+    workflow: run.workflow,
+    input: run.input,
+    status: 'pending',
+    idempotencyKey: run.idempotencyKey,
+    createdAt: run.createdAt,
+    updatedAt: run.createdAt,
+    availableAt: run.availableAt,
+    currentStep: run.firstStep,
+    attempt: 0,
+    interruptions: 0,
+    leaseId: null,
+    leaseOwner: null,
+    heartbeatAt: null,
+    startedAt: null,
+    finishedAt: null,
+  }
+}
+

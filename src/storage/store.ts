@@ -1,0 +1,207 @@
+/**
+ * THE internal contract between the engine and storage: one method per state transition of a run.
+ * The engine (engine/*) sees storage only through this interface. SQLite and memory implement it
+ * directly; a user's own `StorageAdapter` (adapter.ts) is wrapped into it once (wrap-adapter.ts).
+ *
+ * Ground rules for every method:
+ * - One call is one transaction performing one transition: all of it happens, or none of it.
+ * - `now` is an argument: the engine's one Clock decides every time stored and every due or expiry
+ *   judgement (a backend with a shared server clock may judge on that instead; it says so).
+ * - Fencing is in the statement: a write made under a lease changes the run only while the run is
+ *   `running` under exactly that lease id, checked by the same statement that writes, and reports
+ *   whether it applied. A worker that lost its lease can never record a result or move the run.
+ * - Values arrive serialised (`*Json` fields, core/json.ts); stores never serialise user values.
+ * - Terminal statuses (completed, failed, cancelled) are final except through `retry`.
+ *
+ * The run's execution state lives on the run: `currentStep` (the step it will run next), `attempt`
+ * (failed attempts of that step) and `interruptions` (attempts of that step cut off by a crash).
+ * Recording a completed step resets both counters and names the next step; a release stores the
+ * counters the engine hands it; a claim of an expired lease counts one interruption and records it
+ * as an interrupted attempt, so crash loops are visible and bounded without an extra write per step.
+ */
+
+import { hostname } from 'node:os'
+import type { AttemptRecord, AttemptStatus, RunDetails, StepResult } from '../core/types.ts'
+
+/** A lease the engine holds: only its holder may record the run's progress. */
+export interface Lease {
+  readonly runId: string
+  readonly leaseId: string
+}
+
+/** A run to create, pending from `availableAt` on. */
+export interface NewRun {
+  id: string
+  workflow: string
+  inputJson: string | null
+  /** The input as steps will see it (the parse of `inputJson`), handed back in the result. */
+  input: unknown
+  idempotencyKey: string | null
+  createdAt: number
+  availableAt: number
+  /** The workflow's first step (null for a workflow without steps). */
+  firstStep: string | null
+}
+
+export interface ClaimRequest {
+  workflows: readonly string[]
+  limit: number
+  now: number
+  /** The lease each claimed run gets: it expires at `now + leaseMs` unless renewed. */
+  leaseMs: number
+  /** Also take runs whose lease has expired (a crashed or frozen engine's). */
+  includeExpired: boolean
+  /** Written on the run for people reading it (process id and host). */
+  owner: string
+  /** Runs this engine is still executing: never taken, even with an expired lease. */
+  exclude?: ReadonlySet<string>
+}
+
+/** A claimed run: its details under the new lease, with its recorded steps in recording order. */
+export interface Claim extends RunDetails {
+  leaseId: string
+  steps: StepResult[]
+}
+
+/** A step result to record: the output already serialised. */
+export interface StepWrite {
+  name: string
+  status: StepResult['status']
+  outputJson: string | null
+  error: string | null
+  attempts: number
+  startedAt: number
+  endedAt: number
+}
+
+/** A failed or interrupted attempt to record. */
+export type AttemptWrite = Omit<AttemptRecord, 'runId'>
+
+export interface Release {
+  /** When the run may be claimed again. */
+  availableAt: number
+  /** The execution state to keep: failed and interrupted attempts of `currentStep`. */
+  attempt: number
+  interruptions: number
+  /** The attempt that ended this execution, if it failed or was cut off. */
+  attemptRecord?: AttemptWrite
+}
+
+/** What became of a lease: still ours, the run was cancelled, or the lease is gone otherwise. */
+export type LeaseState = 'held' | 'cancelled' | 'lost'
+
+/** Change notification: how an engine hears of writes made through other connections. */
+export interface ChangeSource {
+  /**
+   * A number that differs from an earlier one whenever another connection committed a write in
+   * between (this connection's own writes may or may not move it). Synchronous and cheap: it never
+   * waits for a lock.
+   */
+  version(): number
+  /**
+   * Calls `onChange` soon after a write may have been committed by any connection, best effort
+   * (late, twice, or never on some file systems), until the returned function is called. Never
+   * called synchronously from inside a store method.
+   */
+  watch(onChange: () => void): () => void
+}
+
+export interface Store {
+  /** Creates or migrates the schema. Idempotent, safe when several processes call it at once. */
+  initialize(): Promise<void>
+
+  /**
+   * none → pending. With an idempotency key already used by a run of the same workflow, writes
+   * nothing and returns that run with `created: false`; of several racing creators one creates.
+   */
+  createRun(run: NewRun): Promise<{ run: RunDetails; created: boolean }>
+
+  /**
+   * pending (due: `availableAt <= now`) → running, and with `includeExpired` also running (lease
+   * expired) → running under a new lease, which counts one interruption of its current step and
+   * records it as an interrupted attempt. Up to `limit` runs, those due earliest first, each with a
+   * fresh lease id, in one transaction: of several concurrent claimers exactly one gets each run.
+   */
+  claim(request: ClaimRequest): Promise<Claim[]>
+
+  /** running → running with the lease extended to `now + leaseMs`, for each lease still held. */
+  heartbeat(leases: readonly Lease[], now: number, leaseMs: number): Promise<LeaseState[]>
+
+  /**
+   * Records a completed step under the lease, resets the attempt state and names `nextStep` as the
+   * current step; with `complete`, the run also becomes completed (lease released) in the same
+   * transaction. False (nothing written) when the lease is not held.
+   */
+  recordStep(lease: Lease, step: StepWrite, now: number, next: { nextStep: string | null; complete: boolean }): Promise<boolean>
+
+  /**
+   * Records a step that failed for good and its last attempt; with `finish`, the run also becomes
+   * failed. Without it the run stays running under the lease (onFailure runs next, then `finish`).
+   */
+  recordFailure(lease: Lease, step: StepWrite, attempt: AttemptWrite, now: number, finish: boolean): Promise<boolean>
+
+  /** running → completed or failed under the lease; the lease is released. */
+  finish(lease: Lease, status: 'completed' | 'failed', now: number): Promise<boolean>
+
+  /**
+   * running → pending under the lease, due at `release.availableAt`, keeping the given attempt
+   * state and recording `release.attemptRecord`: a backoff, a stop, a storage fault. The run holds
+   * no lease while it waits.
+   */
+  release(lease: Lease, release: Release, now: number): Promise<boolean>
+
+  /** pending | running → cancelled, whoever holds it. False when unknown or already finished. */
+  cancel(runId: string, now: number): Promise<boolean>
+
+  /**
+   * failed | cancelled → pending, due now, attempt state reset. Its failed step result is removed
+   * so the run resumes at that step (attempt records stay: the history is kept). With `fromStep`,
+   * that step and every step recorded after it are removed too, so they run again.
+   */
+  retry(runId: string, now: number, options?: { fromStep?: string }): Promise<boolean>
+
+  getRun(runId: string): Promise<RunDetails | null>
+  /** A run's step results in recording order, in one query. */
+  getSteps(runId: string): Promise<StepResult[]>
+  /** A run's failed and interrupted attempts, oldest first. */
+  getAttempts(runId: string): Promise<AttemptRecord[]>
+
+  /** Reads what became of each lease (no write): how cancellation from elsewhere reaches a step. */
+  leaseStates(leases: readonly Lease[]): Promise<LeaseState[]>
+
+  /** The earliest due time of a pending run of `workflows` that is not due at `now`, or null. */
+  nextDueAt(workflows: readonly string[], now: number): Promise<number | null>
+
+  /** Names of workflows outside `workflows` that have pending runs (at most `limit`). */
+  unknownWorkflows(workflows: readonly string[], limit: number): Promise<string[]>
+
+  /** Present when other connections' writes can be noticed cheaply. */
+  readonly changes?: ChangeSource | undefined
+
+  /** Releases the store's resources; later calls fail. */
+  close?(): void
+}
+
+/** Implemented by the built-in storages: the store behind the public adapter object. */
+export const STORE: unique symbol = Symbol.for('reflow.store')
+
+export interface HasStore {
+  [STORE](): Store
+}
+
+export function hasStore(storage: object): storage is HasStore {
+  return typeof (storage as Partial<HasStore>)[STORE] === 'function'
+}
+
+export type { AttemptStatus }
+
+/** Who holds a lease, for people reading a run: `pid 1234 on host`. */
+export function describeOwner(): string {
+  let host = 'unknown host'
+  try {
+    host = hostname()
+  } catch {
+    // Some sandboxes refuse it; the pid alone still tells processes on one machine apart.
+  }
+  return `pid ${process.pid} on ${host}`
+}
