@@ -54,6 +54,8 @@ interface Slot {
 
 /** A wall clock that moved this much more or less than the monotonic one has jumped. */
 const JUMP_MS = 1_000
+/** After a change notification that showed no change yet, look again this much later. */
+const RECHECK_MS = 2
 
 export function createDispatcher(options: DispatcherOptions) {
   const { store, clock, registry, concurrency, leaseMs, reportError } = options
@@ -173,7 +175,7 @@ export function createDispatcher(options: DispatcherOptions) {
     if (unwatchLeases || !store.changes) return
     try {
       seenVersion = store.changes.version()
-      unwatchLeases = store.changes.watch(checkLeases)
+      unwatchLeases = store.changes.watch(() => checkLeases())
     } catch (error) {
       reportError(error)
     }
@@ -184,7 +186,8 @@ export function createDispatcher(options: DispatcherOptions) {
     unwatchLeases = undefined
   }
 
-  function checkLeases(): void {
+  /** `notified`: a file notification can precede the commit it announces, so look once more shortly. */
+  function checkLeases(notified = true): void {
     if (leaseCheck || slots.size === 0 || !store.changes) return
     let version: number
     try {
@@ -192,7 +195,10 @@ export function createDispatcher(options: DispatcherOptions) {
     } catch {
       return
     }
-    if (version === seenVersion) return
+    if (version === seenVersion) {
+      if (notified) setTimeout(() => checkLeases(false), RECHECK_MS).unref?.()
+      return
+    }
     seenVersion = version
     const executions = [...slots.values()].map((s) => s.execution).filter((e) => !e.controller.signal.aborted)
     if (executions.length === 0) return

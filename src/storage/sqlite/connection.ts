@@ -9,7 +9,7 @@
  * refused with a StorageError before anything is written.
  */
 
-import { existsSync, watch } from 'node:fs'
+import { existsSync, watch, type FSWatcher } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { InvalidArgumentError, ReflowError, StorageError } from '../../core/errors.ts'
 import { errorMessage } from '../../core/json.ts'
@@ -37,6 +37,8 @@ export class SqliteConnection {
   private refusal: StorageError | null = null
   /** The schema version found at open; readonly connections may read older ones. */
   private version = 0
+  private watcher: FSWatcher | undefined
+  private readonly changeListeners = new Set<() => void>()
   private readonly writes = new GroupCommit({
     begin: () => this.stmt(q.beginImmediate).run(),
     commit: () => this.stmt(q.commit).run(),
@@ -119,21 +121,39 @@ export class SqliteConnection {
     return Number(this.stmt(q.pragmaDataVersion).get()!.data_version)
   }
 
-  /** A file-system watch on the WAL file: every commit, by any connection, writes it. */
+  /**
+   * A file-system watch on the WAL file: every commit, by any connection, writes it. One watcher
+   * serves every subscriber (Bun closes all watchers of a path when one of them is closed).
+   */
   watchChanges(onChange: () => void): () => void {
     this.ready()
     if (this.path === MEMORY) return () => {}
-    try {
-      const watcher = watch(`${resolve(this.path)}-wal`, { persistent: false }, () => onChange())
-      watcher.on('error', () => watcher.close())
-      return () => watcher.close()
-    } catch {
-      // No WAL file yet, or no notifications on this file system: callers poll the data version.
-      return () => {}
+    const listener = () => onChange()
+    this.changeListeners.add(listener)
+    if (!this.watcher) {
+      try {
+        const watcher = watch(`${resolve(this.path)}-wal`, { persistent: false }, () => {
+          for (const l of [...this.changeListeners]) l()
+        })
+        watcher.on('error', () => this.closeWatcher())
+        this.watcher = watcher
+      } catch {
+        // No WAL file yet, or no notifications on this file system: callers poll the data version.
+      }
+    }
+    return () => {
+      this.changeListeners.delete(listener)
+      if (this.changeListeners.size === 0) this.closeWatcher()
     }
   }
 
+  private closeWatcher(): void {
+    this.watcher?.close()
+    this.watcher = undefined
+  }
+
   close(): void {
+    this.closeWatcher()
     if (!this.driver) return
     if (this.writes.pending) this.writes.flush()
     const driver = this.driver
