@@ -20,12 +20,17 @@ interface Line {
   qty: number
 }
 
+/** What the 'reserve' step returns, as the next step sees it: its Dates are strings. */
+type Reservation = { sku: string; reservedAt: string; bins: { id: number; at: string }[] }
+
 const order = z.object({
   orderId: z.string(),
   lines: z.array(z.object({ sku: z.string(), qty: z.number() })),
   dimensions: z.tuple([z.number(), z.number(), z.string()]),
   tags: z.array(z.string()).readonly(),
-  shipments: z.array(z.object({ at: z.date(), parcels: z.array(z.object({ weight: z.number(), sealedAt: z.date() })) })),
+  shipments: z.array(
+    z.object({ at: z.date(), parcels: z.array(z.object({ weight: z.number(), sealedAt: z.date() })) }),
+  ),
   coupon: z.string().optional(),
   giftNote: z.string().nullable(),
   payment: z.discriminatedUnion('kind', [
@@ -94,9 +99,9 @@ const orderWorkflow = createWorkflow({ name: 'order', input: order })
     input.lines.map((line) => ({ sku: line.sku, reservedAt: new Date(), bins: [{ id: 1, at: new Date() }] })),
   )
   .step('pick', ({ prev }) => {
-    assertType<Equal<typeof prev, { sku: string; reservedAt: string; bins: { id: number; at: string }[] }[]>>()
+    assertType<Equal<typeof prev, Reservation[]>>()
     const skus: string[] = prev.map((r) => r.sku)
-    const picked: { sku: string; reservedAt: string; bins: { id: number; at: string }[] }[] = prev
+    const picked: Reservation[] = prev
     for (const reservation of prev) reservation.bins.forEach((bin) => bin.at.slice(0, 10))
     // @ts-expect-error reservedAt came back as a string
     const when: Date = prev[0]!.reservedAt
@@ -140,7 +145,7 @@ async function testEngineChecks() {
     assertType<Equal<typeof reserve.error, null>>()
     const skus: string[] = reserve.output.map((r) => r.sku)
     for (const r of reserve.output) r.bins[0]?.at.slice(0, 4)
-    assertType<Equal<typeof reserve.output, { sku: string; reservedAt: string; bins: { id: number; at: string }[] }[]>>()
+    assertType<Equal<typeof reserve.output, Reservation[]>>()
     return skus
   }
   if (reserve.status === 'failed') {
@@ -160,7 +165,10 @@ async function testEngineChecks() {
 // valibot and arktype array schemas come through the same way.
 const valibotWorkflow = createWorkflow({
   name: 'valibot-batch',
-  input: v.object({ items: v.array(v.object({ id: v.string(), at: v.date() })), pair: v.tuple([v.string(), v.number()]) }),
+  input: v.object({
+    items: v.array(v.object({ id: v.string(), at: v.date() })),
+    pair: v.tuple([v.string(), v.number()]),
+  }),
 }).step('ids', ({ input }) => {
   assertType<Equal<typeof input.items, { id: string; at: string }[]>>()
   assertType<Equal<typeof input.pair, [string, number]>>()
