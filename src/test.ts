@@ -17,16 +17,18 @@ import type { AnyWorkflow, WorkflowEnqueueInput, WorkflowSteps } from './workflo
 export { MemoryStorage } from './storage/memory.ts'
 export { ManualClock, SystemClock, type Clock } from './core/clock.ts'
 
-/** One step's outcome in a test run; steps the run never reached are `pending`. */
-export interface TestStepResult<T> {
-  output: T
-  status: 'completed' | 'failed' | 'pending'
-  error: string | null
-}
+/**
+ * One step's outcome in a test run; steps the run never reached are `pending`. Narrow on `status`
+ * to read the output: `if (r.steps.charge.status === 'completed') r.steps.charge.output.chargeId`.
+ */
+export type TestStepResult<T> =
+  | { status: 'completed'; output: T; error: null }
+  | { status: 'failed'; output: undefined; error: string }
+  | { status: 'pending'; output: undefined; error: null }
 
 export interface TestRunResult<W> {
   runId: string
-  status: 'completed' | 'failed'
+  status: 'completed' | 'failed' | 'cancelled'
   steps: { [K in keyof WorkflowSteps<W>]: TestStepResult<WorkflowSteps<W>[K]> }
 }
 
@@ -72,7 +74,10 @@ export function testEngine<const W extends readonly AnyWorkflow[]>(config: Omit<
         const steps: Record<string, unknown> = {}
         for (const step of byName.get(name)!.steps) {
           const r = recorded.get(step.name)
-          steps[step.name] = r ? { output: r.output, status: r.status, error: r.error } : { output: undefined, status: 'pending', error: null }
+          // The store records an output only for a completed step and an error only for a failed one.
+          steps[step.name] = r
+            ? ({ output: r.output, status: r.status, error: r.error } as TestStepResult<unknown>)
+            : { output: undefined, status: 'pending', error: null }
         }
         return { runId: id, status, steps }
       }

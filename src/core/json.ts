@@ -11,7 +11,13 @@
 
 import { SerializationError } from './errors.ts'
 
-/** What `T` looks like after a trip through storage: Dates become strings, functions disappear. */
+/**
+ * What `T` looks like after a trip through storage: Dates become strings, functions disappear from
+ * objects, and everything else keeps its shape. Arrays, tuples and readonly arrays stay arrays (a
+ * homomorphic mapped type over an array type maps its elements), so `prev.map(...)` and `for..of`
+ * work and the value is assignable to `T[]`; objects keep their optional and readonly modifiers;
+ * unions are mapped member by member, so a discriminated union still narrows.
+ */
 export type Jsonify<T> = 0 extends 1 & T
   ? any
   : unknown extends T
@@ -24,9 +30,11 @@ export type Jsonify<T> = 0 extends 1 & T
           ? never
           : [T] extends [void]
             ? undefined
-            : T extends object
-              ? { [K in keyof T as T[K] extends (...args: never[]) => unknown ? never : K]: Jsonify<T[K]> }
-              : never
+            : T extends readonly unknown[]
+              ? { [K in keyof T]: Jsonify<T[K]> }
+              : T extends object
+                ? { [K in keyof T as T[K] extends (...args: never[]) => unknown ? never : K]: Jsonify<T[K]> }
+                : never
 
 /**
  * Serialises `value` to JSON text, or `null` for undefined. Throws SerializationError naming `what`

@@ -92,10 +92,14 @@ async function enqueueChecks() {
 async function testEngineChecks() {
   const te = testEngine({ workflows: [orderWorkflow] })
   const result = await te.run('order-fulfillment', { orderId: 'test', amount: 100 })
-  assertType<Equal<typeof result.status, 'completed' | 'failed'>>()
-  assertType<Equal<typeof result.steps.charge.output, { chargeId: string; chargedAt: string }>>()
-  assertType<Equal<typeof result.steps.fulfill.output, number>>()
+  assertType<Equal<typeof result.status, 'completed' | 'failed' | 'cancelled'>>()
+  assertType<Equal<typeof result.steps.charge.output, { chargeId: string; chargedAt: string } | undefined>>()
+  assertType<Equal<typeof result.steps.fulfill.output, number | undefined>>()
   assertType<Equal<typeof result.steps.charge.error, string | null>>()
+  // @ts-expect-error the output exists only once the step's status says completed
+  result.steps.charge.output.chargeId
+  if (result.steps.charge.status !== 'completed') throw new Error(result.steps.charge.error ?? 'pending')
+  assertType<Equal<typeof result.steps.charge.output, { chargeId: string; chargedAt: string }>>()
   const chargeId: string = result.steps.charge.output.chargeId
   // @ts-expect-error no such step
   result.steps.ship

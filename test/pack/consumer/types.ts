@@ -37,7 +37,10 @@ new SQLiteStorage('e.db', { journal: 'wal' })
 const te = testEngine({ workflows: [pipeline] })
 export async function check(): Promise<number> {
   const result = await te.run('process-content', { url: 'u' })
-  const length: number = result.steps.count.output
+  const count = result.steps.count
+  // @ts-expect-error: a step's output is there only once its status says completed
+  const unchecked: number = count.output
+  const length: number = count.status === 'completed' ? count.output : unchecked
   // @ts-expect-error: step outputs are typed
   const wrong: string = result.steps.scrape.output
   const info: RunInfo | null = await engine.getRunStatus(result.runId)
