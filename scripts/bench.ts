@@ -287,8 +287,8 @@ async function scale(): Promise<void> {
     ratioTo: '10k',
     ...target(runRatio, { below: 1.5 }, 'slowdown ≤ 1.5×'),
   })
-  const indexed = Object.values(plans).flat().some((d) => d.includes('reflow_runs_status_created'))
-  add({ section: 'scale', name: 'claim reads use the (status, created_at_ms) index', value: indexed ? 1 : 0, unit: '', note: plans.selectPendingRunIds!.join('; ') })
+  const indexed = Object.values(plans).flat().some((d) => d.includes('reflow_runs_claim'))
+  add({ section: 'scale', name: 'claim reads use the (status, available_at_ms) index', value: indexed ? 1 : 0, unit: '', note: plans.selectDueCandidates!.join('; ') })
   details.scale = { small: a, big: b, plans }
 }
 

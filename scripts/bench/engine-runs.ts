@@ -7,7 +7,7 @@
 import { createEngine, createWorkflow, type Engine as TypedEngine, type WorkflowRun } from '../../src/index.ts'
 import { SQLiteStorage } from '../../src/sqlite-bun.ts'
 import { MemoryStorage } from '../../src/storage/memory.ts'
-import type { EngineStorage } from '../../src/storage/adapter.ts'
+import type { StorageAdapter } from '../../src/storage/adapter.ts'
 import type { AnyWorkflow } from '../../src/workflow/workflow.ts'
 import { anyInput, freshDb, type Synchronous } from './harness.ts'
 
@@ -54,7 +54,7 @@ export async function measureRuns(options: {
   path?: string
 }): Promise<RunsResult> {
   const { steps, concurrency, runs } = options
-  const storage: EngineStorage & { close(): void; transactionCount?: number } = options.memory
+  const storage: StorageAdapter & { close(): void; transactionCount?: number } = options.memory
     ? new MemoryStorage()
     : new SQLiteStorage(options.path ?? freshDb(), { synchronous: options.synchronous ?? 'normal' })
   let completed = 0

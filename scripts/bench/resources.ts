@@ -6,6 +6,7 @@
 import path from 'node:path'
 import { createEngine } from '../../src/index.ts'
 import { SQLiteStorage } from '../../src/sqlite-bun.ts'
+import { STORE } from '../../src/storage/store.ts'
 import { enqueueMany, noopWorkflow, type Engine } from './engine-runs.ts'
 import { freshDb, sleepMs } from './harness.ts'
 
@@ -73,10 +74,11 @@ export async function measureIdleCpuIsolated(seconds: number): Promise<{ cpuPerc
 export async function measureIdleCpu(seconds: number): Promise<{ cpuPercent: number; changeChecks: number }> {
   const storage = new SQLiteStorage(freshDb())
   let changeChecks = 0
-  const dataVersion = storage.dataVersion.bind(storage)
-  storage.dataVersion = () => {
+  const changes = storage[STORE]().changes!
+  const version = changes.version.bind(changes)
+  changes.version = () => {
     changeChecks++
-    return dataVersion()
+    return version()
   }
   const engine = createEngine({ storage, workflows: [noopWorkflow(1)], concurrency: 16 })
   await engine.start()

@@ -7,6 +7,7 @@
 
 import { Database } from 'bun:sqlite'
 import { SQLiteStorage } from '../../src/sqlite-bun.ts'
+import { STORE } from '../../src/storage/store.ts'
 import * as q from '../../src/storage/sqlite/queries.ts'
 import { WORKFLOW, enqueueMany, measureRuns, noopWorkflow, type Engine } from './engine-runs.ts'
 import { createEngine } from '../../src/index.ts'
@@ -60,10 +61,11 @@ export function claimPlans(path: string): Record<string, string[]> {
   const plan = (sql: string, params: (string | number | null)[]) =>
     (db.query(`explain query plan ${sql}`).all(...params) as { detail: string }[]).map((row) => row.detail)
   const plans = {
-    selectPendingRunIds: plan(q.selectPendingRunIds(1), [WORKFLOW, 16]),
-    selectStaleRunIds: plan(q.selectStaleRunIds(1), [0, WORKFLOW, 16]),
-    selectClaimableExists: plan(q.selectClaimableExists(1), [WORKFLOW, 0, WORKFLOW]),
-    claimRun: plan(q.claimRun, ['lease', 0, 0, 0, 1, 0]),
+    claimNextDue: plan(q.claimNextDue(1), ['lease', 'owner', 0, 0, 0, 0, 0, WORKFLOW]),
+    selectDueCandidates: plan(q.selectDueCandidates(1), [0, WORKFLOW, 16]),
+    selectExpiredCandidates: plan(q.selectExpiredCandidates(1), [0, 0, WORKFLOW, 16]),
+    selectClaimableExists: plan(q.selectClaimableExists(1), [0, WORKFLOW, 0, 0, WORKFLOW]),
+    claimDueRun: plan(q.claimDueRun, ['lease', 'owner', 0, 0, 0, 0, 1, 0]),
   }
   db.close()
   return plans
@@ -74,6 +76,7 @@ export async function measureScale(rows: number, claims: number, runs: number): 
   const fileMb = Bun.file(path).size / 1024 / 1024
   // Claim latency: claims of single pending runs, one at a time, each through a write transaction.
   const storage = new SQLiteStorage(path)
+  const store = storage[STORE]()
   const engine = createEngine({ storage, workflows: [noopWorkflow(1)] }) as unknown as Engine
   await storage.initialize()
   const warmUp = 100
@@ -81,10 +84,10 @@ export async function measureScale(rows: number, claims: number, runs: number): 
   const latencies: number[] = []
   for (let i = 0; i < warmUp + claims; i++) {
     const start = performance.now()
-    const claimed = await storage.claimRuns([WORKFLOW], Date.now() - 30_000, 1)
+    const claimed = await store.claim({ workflows: [WORKFLOW], limit: 1, now: Date.now(), leaseMs: 30_000, includeExpired: true, owner: 'bench' })
     if (i >= warmUp) latencies.push((performance.now() - start) * 1000)
     if (claimed.length !== 1) throw new Error('scale: claim found nothing')
-    await storage.finishRun(claimed[0]!.id, claimed[0]!.leaseId, 'completed')
+    await store.finish({ runId: claimed[0]!.id, leaseId: claimed[0]!.leaseId }, 'completed', Date.now())
   }
   storage.close()
   latencies.sort((a, b) => a - b)
