@@ -4,6 +4,7 @@
  * --json prints an array, newest first, of:
  *   { id: string, workflow: string, status: "pending"|"running"|"completed"|"failed"|"cancelled",
  *     step: { name: string, status: "completed"|"failed", attempts: number } | null,
+ *     error: string|null (the failed step's error),
  *     stepsRecorded: number,
  *     createdAt: number, updatedAt: number, startedAt: number|null, finishedAt: number|null,
  *     durationMs: number|null }
@@ -18,13 +19,15 @@ import type { Command } from './command.ts'
 import { DB_FLAG, JSON_FLAG, databasePath, openReadonly } from './database.ts'
 import { ago, duration, table, type Output } from './output.ts'
 
+const ERROR_CHARS = 60
+
 export const runsCommand: Command = {
   name: 'runs',
   summary: 'List runs, newest first.',
   usage: 'reflow runs [--status S[,S…]] [--workflow W] [--limit N] [--db PATH] [--json]',
   details: `Columns: id, workflow, status, step (the failed step, else the last recorded one), its attempts,
-age (since the run was created) and duration (from its first claim to its end, or until now
-while it runs).
+age (since the run was created), duration (from its first claim to its end, or until now
+while it runs) and the failed step's error, cut to ${ERROR_CHARS} characters.
 Opens the database read-only.`,
   flags: {
     status: { type: 'string', value: 'S', description: 'only runs in these statuses (comma-separated)' },
@@ -70,6 +73,12 @@ function print(runs: RunSummary[], now: number, out: Output): void {
     run.step ? String(run.step.attempts) : '-',
     ago(run.createdAt, now),
     run.startedAt === null || run.status === 'pending' ? '-' : duration((run.finishedAt ?? now) - run.startedAt),
+    run.error === null ? '' : firstLine(run.error, ERROR_CHARS),
   ])
-  out.line(table(['ID', 'WORKFLOW', 'STATUS', 'STEP', 'ATTEMPTS', 'AGE', 'DURATION'], rows, out, [4]))
+  out.line(table(['ID', 'WORKFLOW', 'STATUS', 'STEP', 'ATTEMPTS', 'AGE', 'DURATION', 'ERROR'], rows, out, [4]))
+}
+
+function firstLine(text: string, max: number): string {
+  const line = text.split('\n', 1)[0]!
+  return line.length > max ? `${line.slice(0, max - 1)}…` : line
 }

@@ -3,16 +3,24 @@
  *
  * --json prints:
  *   { run: { id, workflow, status, input, idempotencyKey: string|null, leaseId: string|null,
- *            heartbeatAt: number|null, createdAt: number, updatedAt: number,
+ *            leaseOwner: string|null, heartbeatAt: number|null, availableAt: number|null,
+ *            currentStep: string|null, attempt: number, interruptions: number,
+ *            createdAt: number, updatedAt: number,
  *            startedAt: number|null, finishedAt: number|null, durationMs: number|null },
  *     steps: [{ seq: number, name, status: "completed"|"failed", attempts: number,
  *               output: <JSON value, absent when undefined>, error: string|null,
- *               createdAt: number, updatedAt: number, durationMs: number }] }
+ *               createdAt: number, updatedAt: number, durationMs: number }],
+ *     attempts: [{ stepName, attempt: number, status: "failed"|"interrupted", startedAt: number|null,
+ *                  endedAt: number, errorName, errorMessage, errorStack: string|null }] }
+ * `availableAt` is when a pending run is due (after a retry backoff) or when a running run's
+ * lease expires; `attempt` counts failed attempts of `currentStep` so far. `attempts` lists every
+ * failed and interrupted attempt, oldest first, including those before a retry.
  * Outputs are never truncated in JSON. Times are epoch milliseconds. A step's createdAt is when its
  * first attempt started and updatedAt when its result was recorded; durationMs is the difference
  * (attempts and backoff included).
  */
 
+import type { AttemptRecord } from '../core/types.ts'
 import type { RunRecord, StepRecord } from '../storage/sqlite/inspect.ts'
 import { CliError } from './args.ts'
 import type { Command } from './command.ts'
@@ -26,7 +34,8 @@ export const showCommand: Command = {
   summary: 'Show a run and its step timeline.',
   usage: 'reflow show RUN_ID [--full] [--db PATH] [--json]',
   details: `For each recorded step: its status, attempts, duration, and its output (cut to ${PREVIEW_CHARS}
-characters unless --full) or error. Steps not yet reached are not listed. Opens the database read-only.`,
+characters unless --full) or error; then every failed or interrupted attempt with its error (and stack
+with --full). Steps not yet reached are not listed. Opens the database read-only.`,
   flags: {
     full: { type: 'boolean', description: 'print input and outputs in full' },
     ...DB_FLAG,
@@ -42,8 +51,8 @@ characters unless --full) or error. Steps not yet reached are not listed. Opens 
       if (!found) throw new CliError(`no run ${runId} in ${storage.path}`)
       const steps = found.steps.map((step) => ({ ...step, durationMs: step.updatedAt - step.createdAt }))
       const run = { ...found.run, durationMs: runDuration(found.run) }
-      if (args.boolean('json')) out.json({ run, steps })
-      else print(run, steps, args.boolean('full'), Date.now(), out)
+      if (args.boolean('json')) out.json({ run, steps, attempts: found.attempts })
+      else print(run, steps, found.attempts, args.boolean('full'), Date.now(), out)
       return 0
     } finally {
       storage.close()
@@ -57,7 +66,14 @@ function runDuration(run: RunRecord): number | null {
 
 type ShownStep = StepRecord & { durationMs: number }
 
-function print(run: RunRecord & { durationMs: number | null }, steps: ShownStep[], full: boolean, now: number, out: Output): void {
+function print(
+  run: RunRecord & { durationMs: number | null },
+  steps: ShownStep[],
+  attempts: AttemptRecord[],
+  full: boolean,
+  now: number,
+  out: Output,
+): void {
   const value = (v: unknown) => (full ? JSON.stringify(v, null, 2) ?? '-' : preview(v, PREVIEW_CHARS))
   const fields: [string, string][] = [
     ['Workflow', run.workflow],
@@ -71,7 +87,12 @@ function print(run: RunRecord & { durationMs: number | null }, steps: ShownStep[
     fields.push(['Finished', `${when(run.finishedAt, now)}${took}`])
   }
   if (run.status === 'running') {
-    fields.push(['Lease', `${run.leaseId ?? '-'}, last heartbeat ${run.heartbeatAt === null ? '-' : when(run.heartbeatAt, now)}`])
+    const owner = run.leaseOwner === null ? '' : `, held by ${run.leaseOwner}`
+    fields.push(['Lease', `${run.leaseId ?? '-'}${owner}, last heartbeat ${run.heartbeatAt === null ? '-' : when(run.heartbeatAt, now)}`])
+  }
+  if (run.status === 'pending' && run.availableAt !== null && run.availableAt > now) {
+    const failures = run.attempt === 0 ? '' : ` (step "${run.currentStep}" after ${run.attempt} failed attempt${run.attempt === 1 ? '' : 's'})`
+    fields.push(['Due', `${when(run.availableAt, now)}${failures}`])
   }
   out.line(`${out.bold('Run')} ${run.id}`)
   for (const [label, text] of fields) out.line(`  ${label.padEnd(9)}${indent(text, 11)}`)
@@ -89,6 +110,14 @@ function print(run: RunRecord & { durationMs: number | null }, steps: ShownStep[
     out.line(`  ${String(step.seq).padStart(2)}. ${step.name.padEnd(nameWidth)}  ${status}  ${attempts.padEnd(10)}  ${took}`)
     if (step.error !== null) out.line(`      error:  ${indent(step.error, 14)}`)
     if (step.output !== undefined || step.status === 'completed') out.line(`      output: ${indent(value(step.output), 14)}`)
+  }
+  if (attempts.length === 0) return
+  out.line()
+  out.line(out.bold('Failed attempts'))
+  for (const a of attempts) {
+    out.line(`  ${a.stepName} #${a.attempt}  ${out.status(a.status)}  ${when(a.endedAt, now)}`)
+    out.line(`      ${a.errorName}: ${indent(a.errorMessage, 6)}`)
+    if (full && a.errorStack) out.line(`      ${indent(a.errorStack, 6)}`)
   }
 }
 

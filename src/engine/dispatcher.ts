@@ -54,8 +54,8 @@ interface Slot {
 
 /** A wall clock that moved this much more or less than the monotonic one has jumped. */
 const JUMP_MS = 1_000
-/** After a change notification that showed no change yet, look again this much later. */
-const RECHECK_MS = 2
+/** A change notification is looked at this much later, so a burst of them costs one look. */
+const LOOK_AFTER_MS = 2
 
 export function createDispatcher(options: DispatcherOptions) {
   const { store, clock, registry, concurrency, leaseMs, reportError } = options
@@ -101,6 +101,7 @@ export function createDispatcher(options: DispatcherOptions) {
   const reportedUnknown = new Set<string>()
   let unwatchLeases: (() => void) | undefined
   let leaseCheck: Promise<void> | undefined
+  let leaseLook: ReturnType<typeof setTimeout> | undefined
   let seenVersion: number | undefined
 
   function track<T>(promise: Promise<T>): Promise<T> {
@@ -133,7 +134,7 @@ export function createDispatcher(options: DispatcherOptions) {
       leaseMs,
       includeExpired: withExpired,
       owner: options.owner,
-      exclude: new Set(byRun.keys()),
+      exclude: byRun,
     })
   }
 
@@ -175,7 +176,7 @@ export function createDispatcher(options: DispatcherOptions) {
     if (unwatchLeases || !store.changes) return
     try {
       seenVersion = store.changes.version()
-      unwatchLeases = store.changes.watch(() => checkLeases())
+      unwatchLeases = store.changes.watch(onChangeNotified)
     } catch (error) {
       reportError(error)
     }
@@ -184,10 +185,23 @@ export function createDispatcher(options: DispatcherOptions) {
   function unwatchLeasesNow(): void {
     unwatchLeases?.()
     unwatchLeases = undefined
+    if (leaseLook !== undefined) clearTimeout(leaseLook)
+    leaseLook = undefined
   }
 
-  /** `notified`: a file notification can precede the commit it announces, so look once more shortly. */
-  function checkLeases(notified = true): void {
+  /**
+   * A change notification while executions exist: look at the change source shortly (one look per
+   * burst of notifications), and at the leases when it moved. A file notification can precede the
+   * commit it announces, so a look that finds no change looks once more.
+   */
+  function onChangeNotified(): void {
+    if (leaseLook !== undefined) return
+    leaseLook = setTimeout(() => lookAtLeases(true), LOOK_AFTER_MS)
+    ;(leaseLook as { unref?: () => void }).unref?.()
+  }
+
+  function lookAtLeases(again: boolean): void {
+    leaseLook = undefined
     if (leaseCheck || slots.size === 0 || !store.changes) return
     let version: number
     try {
@@ -196,7 +210,10 @@ export function createDispatcher(options: DispatcherOptions) {
       return
     }
     if (version === seenVersion) {
-      if (notified) setTimeout(() => checkLeases(false), RECHECK_MS).unref?.()
+      if (again) {
+        leaseLook = setTimeout(() => lookAtLeases(false), LOOK_AFTER_MS)
+        ;(leaseLook as { unref?: () => void }).unref?.()
+      }
       return
     }
     seenVersion = version

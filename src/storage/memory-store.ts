@@ -86,7 +86,7 @@ export class MemoryStore implements Store {
     const expired = (r: RunRow) =>
       request.includeExpired && r.status === 'running' && ((r.availableAt ?? 0) <= now || (r.heartbeatAt ?? 0) > now + leaseMs)
     const chosen = [...this.open]
-      .filter((r) => names.has(r.workflow) && !request.exclude?.has(r.id) && ((r.status === 'pending' && r.availableAt! <= now) || expired(r)))
+      .filter((r) => names.has(r.workflow) && ((r.status === 'pending' && r.availableAt! <= now) || (expired(r) && !request.exclude?.has(r.id))))
       .sort((a, b) => a.availableAt! - b.availableAt! || a.seq - b.seq)
       .slice(0, limit)
     if (chosen.length > 0) this.changed()

@@ -53,8 +53,8 @@ export interface ClaimRequest {
   includeExpired: boolean
   /** Written on the run for people reading it (process id and host). */
   owner: string
-  /** Runs this engine is still executing: never taken, even with an expired lease. */
-  exclude?: ReadonlySet<string>
+  /** Runs this engine is still executing: never taken over, even with an expired lease. */
+  exclude?: { has(runId: string): boolean; readonly size: number }
 }
 
 /** A claimed run: its details under the new lease, with its recorded steps in recording order. */

@@ -20,7 +20,7 @@ const PURGEABLE = `${FINISHED} and status in (select value from json_each(?)) an
 export const selectRunSummaries = `select r.id, r.workflow, r.status, r.created_at_ms, r.updated_at_ms,
   r.started_at_ms, r.finished_at_ms,
   (select count(*) from reflow_steps where run_id = r.id) as steps_recorded,
-  s.name as step_name, s.status as step_status, s.attempts as step_attempts
+  s.name as step_name, s.status as step_status, s.attempts as step_attempts, s.error as step_error
 from reflow_runs r
 left join reflow_steps s on s.run_id = r.id and s.seq = (
   select seq from reflow_steps where run_id = r.id order by status = 'failed' desc, seq desc limit 1)
@@ -29,10 +29,12 @@ where (? is null or r.status in (select value from json_each(?)))
 order by r.created_at_ms desc, r.rowid desc
 limit ?`
 
-/** show: every column of one run. (reflow_runs primary key) */
-export const selectRunDetail = `select id, workflow, status, input_json, idempotency_key, lease_id, heartbeat_at_ms,
-  created_at_ms, updated_at_ms, started_at_ms, finished_at_ms
-from reflow_runs where id = ?`
+/** show: every column of one run, whichever schema version wrote the file. (reflow_runs primary key) */
+export const selectRunDetail = `select * from reflow_runs where id = ?`
+
+/** show, schema version 2 and later: one run's failed and interrupted attempts, oldest first. (reflow_attempts_run) */
+export const selectRunAttempts = `select run_id, step_name, attempt, status, started_at_ms, ended_at_ms, error_name, error_message, error_stack
+from reflow_attempts where run_id = ? order by id`
 
 /** show: one run's step timeline in recording order. (reflow_steps primary key prefix) */
 export const selectStepTimeline = `select seq, name, status, output_json, error, attempts, created_at_ms, updated_at_ms

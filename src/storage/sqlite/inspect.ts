@@ -6,9 +6,9 @@
  */
 
 import { InvalidArgumentError } from '../../core/errors.ts'
-import type { RunStatus, StepResult, StepStatus, WorkflowRun } from '../../core/types.ts'
+import type { AttemptRecord, RunDetails, RunStatus, StepResult, StepStatus } from '../../core/types.ts'
 import type { SqlRow, SqlValue, SqliteStatement } from './driver.ts'
-import { toRun, toStep } from './rows.ts'
+import { optionalNumber as optionalTime, toAttempt, toRun, toStep } from './rows.ts'
 import * as q from './inspect-queries.ts'
 import type { SQLiteStorageCore } from './storage.ts'
 
@@ -19,6 +19,8 @@ export interface RunSummary {
   status: RunStatus
   /** The run's failed step, or else its last recorded one; null before any step is recorded. */
   step: { name: string; status: StepStatus; attempts: number } | null
+  /** The failed step's error, if the run has one. */
+  error: string | null
   stepsRecorded: number
   createdAt: number
   updatedAt: number
@@ -26,13 +28,8 @@ export interface RunSummary {
   finishedAt: number | null
 }
 
-/** Every stored column of a run. */
-export interface RunRecord extends WorkflowRun {
-  leaseId: string | null
-  heartbeatAt: number | null
-  startedAt: number | null
-  finishedAt: number | null
-}
+/** Every stored column of a run (columns a file's older schema lacks read as null or 0). */
+export type RunRecord = RunDetails
 
 /** One recorded step; `seq` is its recording order (1, 2, …). */
 export interface StepRecord extends Omit<StepResult, 'runId'> {
@@ -71,7 +68,7 @@ export interface SQLiteInspector {
   /** Runs newest first. */
   listRuns(filter: RunFilter): Promise<RunSummary[]>
   /** The run and its steps in recording order, or null for an unknown id. */
-  getRun(runId: string): Promise<{ run: RunRecord; steps: StepRecord[] } | null>
+  getRun(runId: string): Promise<{ run: RunRecord; steps: StepRecord[]; attempts: AttemptRecord[] } | null>
   /** Deletes the selected finished runs and their steps in one transaction (or only counts them). */
   purge(request: PurgeRequest): Promise<PurgeResult>
   /** Counts by workflow and status, the head of the queue, and recent throughput as of `now`. */
@@ -102,7 +99,8 @@ export function createSQLiteInspector(storage: SQLiteStorageCore): SQLiteInspect
       return read(`Reading run ${runId}`, (stmt) => {
         const row = stmt(q.selectRunDetail).get(runId)
         if (!row) return null
-        return { run: toRecord(row), steps: stmt(q.selectStepTimeline).all(runId).map(toStepRecord) }
+        const attempts = storage.connection.schemaVersion >= 2 ? stmt(q.selectRunAttempts).all(runId).map(toAttempt) : []
+        return { run: toRun(row), steps: stmt(q.selectStepTimeline).all(runId).map(toStepRecord), attempts }
       })
     },
 
@@ -163,6 +161,7 @@ function toSummary(row: SqlRow): RunSummary {
     step: row.step_name == null
       ? null
       : { name: row.step_name as string, status: row.step_status as StepStatus, attempts: Number(row.step_attempts) },
+    error: row.step_status === 'failed' ? ((row.step_error as string | null) ?? null) : null,
     stepsRecorded: Number(row.steps_recorded),
     createdAt: Number(row.created_at_ms),
     updatedAt: Number(row.updated_at_ms),
@@ -171,21 +170,7 @@ function toSummary(row: SqlRow): RunSummary {
   }
 }
 
-function toRecord(row: SqlRow): RunRecord {
-  return {
-    ...toRun(row),
-    leaseId: (row.lease_id as string | null) ?? null,
-    heartbeatAt: optionalTime(row.heartbeat_at_ms),
-    startedAt: optionalTime(row.started_at_ms),
-    finishedAt: optionalTime(row.finished_at_ms),
-  }
-}
-
 function toStepRecord(row: SqlRow): StepRecord {
   const { runId: _, ...step } = toStep(row)
   return { seq: Number(row.seq), ...step }
-}
-
-function optionalTime(value: unknown): number | null {
-  return value == null ? null : Number(value)
 }

@@ -182,8 +182,10 @@ export class SQLiteStore implements Store {
     const { workflows, limit, now, leaseMs, owner, exclude } = request
     const grant = (): SqlValue[] => [crypto.randomUUID(), owner, now + leaseMs, now, now, now]
     const found: { claim: Claim; hasSteps: boolean }[] = []
-    const expired = request.includeExpired ? this.db.stmt(sql.expired).all(...expiry, ...workflows, limit + (exclude?.size ?? 0)) : []
-    if (expired.length === 0 && !exclude?.size) {
+    const expired = request.includeExpired
+      ? this.db.stmt(sql.expired).all(...expiry, ...workflows, limit + (exclude?.size ?? 0)).filter((row) => !exclude?.has(row.id as string))
+      : []
+    if (expired.length === 0) {
       // The usual case: one statement per run, each taking the earliest due one.
       const claimNext = this.db.stmt(sql.claimNext)
       while (found.length < limit) {
@@ -192,9 +194,8 @@ export class SQLiteStore implements Store {
         found.push(toClaim(row))
       }
     } else {
-      const due = this.db.stmt(sql.due).all(now, ...workflows, limit + (exclude?.size ?? 0))
+      const due = this.db.stmt(sql.due).all(now, ...workflows, limit)
       const candidates = [...due.map((row) => ({ row, expired: false })), ...expired.map((row) => ({ row, expired: true }))]
-        .filter(({ row }) => !exclude?.has(row.id as string))
         // Earliest due first, pending or expired alike, so a crashed run never waits behind a backlog.
         .sort((a, b) => Number(a.row.available_at_ms) - Number(b.row.available_at_ms) || Number(a.row.position) - Number(b.row.position))
       for (let i = 0; i < candidates.length && found.length < limit; i++) {
