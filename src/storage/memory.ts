@@ -56,7 +56,8 @@ export class MemoryStorage implements StorageAdapter, HasStore {
       input: hasJsonText(run) ? run.input : deserialize(inputJson),
       idempotencyKey: run.idempotencyKey ?? null,
       createdAt: run.createdAt,
-      availableAt: run.createdAt,
+      // Claimable at once, as the adapter contract says, even when the caller's clock runs ahead of this one.
+      availableAt: Math.min(run.createdAt, this.clock.now()),
       firstStep: null,
     })
     return { run: toPublicRun(result.run), created: result.created }
