@@ -70,8 +70,9 @@ export interface StorageAdapter {
 
   /**
    * Sets a run's status without a lease check (used for cancellation) and releases any lease;
-   * `pending` makes the run claimable again at once. Returns false for an unknown run or one already
-   * in a terminal status.
+   * `pending` makes the run claimable again at once, and a run left `running` without a lease is
+   * stale at once (the next claim with `staleBefore` takes it over). Returns false for an unknown
+   * run or one already in a terminal status.
    */
   updateRunStatus(runId: string, status: RunStatus): Promise<boolean>
 

@@ -127,7 +127,9 @@ export class SQLiteStorageCore implements StorageAdapter, HasStore {
     return this.connection.write(`Setting run ${runId} to ${status}`, () => {
       const now = this.clock.now()
       const terminal = TERMINAL_STATUSES.includes(status)
-      return this.connection.stmt(q.setRunStatus).run(status, status === 'pending' ? now : null, terminal ? now : null, now, runId).changes === 1
+      // Due now when pending; running without a lease, its (absent) lease counts as expired now.
+      const availableAt = terminal ? null : now
+      return this.connection.stmt(q.setRunStatus).run(status, availableAt, terminal ? now : null, now, runId).changes === 1
     })
   }
 
