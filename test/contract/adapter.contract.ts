@@ -494,6 +494,23 @@ export function adapterContract(h: ContractHarness, target: AdapterTarget): void
         assert.notEqual(again.leaseId, c.leaseId)
       })
 
+      it('leaves a run set to running without a lease stale at once: only a claim with staleBefore takes it', async (s, clock) => {
+        await s.createRun(makeRun(clock, 'was-pending'))
+        await s.createRun(makeRun(clock, 'was-running'))
+        await s.createRun(makeRun(clock, 'other', { workflow: 'other' }))
+        const c = await s.claimNextRun(['other'])
+        assert.ok(c)
+        assert.equal(await s.updateRunStatus('was-pending', 'running'), true)
+        assert.equal((await s.claimNextRun([WF]))?.id, 'was-running')
+        assert.equal(await s.updateRunStatus('was-running', 'running'), true)
+        assert.equal(await s.updateRunStatus('other', 'running'), true)
+        assert.equal(await s.heartbeatRun('other', c.leaseId), false, 'the lease was released')
+        assert.equal(await s.claimNextRun([WF]), null)
+        const taken = [await claim(s, clock.now() - STALE_MS), await claim(s, clock.now() - STALE_MS)]
+        assert.deepEqual(taken.map((x) => x.id).sort(), ['was-pending', 'was-running'])
+        assert.equal((await s.claimNextRun(['other'], clock.now() - STALE_MS))?.id, 'other')
+      })
+
       it('refuses terminal runs and unknown ids', async (s, clock) => {
         await s.createRun(makeRun(clock, 'done'))
         await s.createRun(makeRun(clock, 'failed'))
