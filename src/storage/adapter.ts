@@ -26,10 +26,11 @@ export interface StorageAdapter {
   initialize(): Promise<void>
 
   /**
-   * Inserts a new `pending` run, claimable at once (whatever its `createdAt`). When `run.idempotencyKey` is set and a run of the same workflow
-   * already has that key, nothing is written and the existing run is returned with
-   * `created: false` (the caller compares inputs). Atomic with respect to concurrent creators: of
-   * several racing calls with one key, exactly one creates.
+   * Inserts a new `pending` run, claimable at once (whatever its `createdAt`). When
+   * `run.idempotencyKey` is set and a run of the same workflow already has that key, nothing is
+   * written and the existing run is returned with `created: false` (the caller compares inputs).
+   * Atomic with respect to concurrent creators: of several racing calls with one key, exactly one
+   * creates.
    */
   createRun(run: WorkflowRun): Promise<CreateRunResult>
 
