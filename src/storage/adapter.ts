@@ -8,7 +8,7 @@
  * Ground rules for every method:
  * - One call is one atomic state transition: it happens completely or not at all.
  * - Terminal statuses (completed, failed, cancelled) are final: no method here moves a run out of
- *   one, except `retryRun` from the extensions.
+ *   one, except the optional `retryRun`.
  * - Fencing: a write that carries a lease id applies only while the run is `running` under exactly
  *   that lease id, and reports whether it applied. A worker that lost its lease can never record a
  *   result or change the run's status.
@@ -18,7 +18,6 @@
 
 import type { ClaimedRun, CreateRunResult, RunStatus, StepResult, WorkflowRun } from '../core/types.ts'
 
-
 export interface StorageAdapter {
   /**
    * Prepares the storage (creates or migrates the schema). Idempotent; safe when several processes
@@ -27,24 +26,33 @@ export interface StorageAdapter {
   initialize(): Promise<void>
 
   /**
-   * Inserts a new `pending` run. When `run.idempotencyKey` is set and a run of the same workflow
-   * already has that key, nothing is written and the existing run is returned with
-   * `created: false` (the caller compares inputs). Atomic with respect to concurrent creators: of
-   * several racing calls with one key, exactly one creates.
+   * Inserts a new `pending` run, claimable at once (whatever its `createdAt`). When
+   * `run.idempotencyKey` is set and a run of the same workflow already has that key, nothing is
+   * written and the existing run is returned with `created: false` (the caller compares inputs).
+   * Atomic with respect to concurrent creators: of several racing calls with one key, exactly one
+   * creates.
    */
   createRun(run: WorkflowRun): Promise<CreateRunResult>
 
   /**
-   * Claims the oldest claimable run among `workflowNames`: a `pending` run, or a `running` run whose
-   * lease was last renewed before `staleBefore` (a crashed worker's). The claim sets status
+   * Claims the claimable run among `workflowNames` that has waited longest: a `pending` run (waiting
+   * since its creation, or since it was handed back), or, when `staleBefore` is given, a `running`
+   * run whose lease went stale, not renewed after `staleBefore` (a crashed worker's; waiting since
+   * its lease ran out). Without `staleBefore`, running runs are never claimed. The claim sets status
    * `running`, a fresh lease id and the renewal time to now, in one transaction, so of several
    * concurrent claimers exactly one gets each run. Returns null when nothing is claimable.
+   *
+   * Callers pass one staleness window throughout (the engine passes `now - leaseMs`). The built-in
+   * storages keep that window as a lease: a claim's lease lasts `now - staleBefore` ms (30 s without
+   * `staleBefore`) and `heartbeatRun` renews it for as long again, which with one window is the
+   * same as comparing the last renewal with `staleBefore`.
    */
   claimNextRun(workflowNames: readonly string[], staleBefore?: number): Promise<ClaimedRun | null>
 
   /**
-   * Renews the lease: sets its renewal time to now if the run is still `running` under `leaseId`.
-   * Returns false when the lease is gone (reclaimed, cancelled, finished), telling the worker to stop.
+   * Renews the lease: sets its renewal time to now if the run is still `running` under `leaseId`, so
+   * claims stay away from it for another staleness window. Returns false when the lease is gone
+   * (reclaimed, cancelled, finished, handed back), telling the worker to stop.
    */
   heartbeatRun(runId: string, leaseId: string): Promise<boolean>
 
@@ -62,14 +70,17 @@ export interface StorageAdapter {
   saveStepResult(result: StepResult, leaseId?: string): Promise<boolean>
 
   /**
-   * Sets a run's status without a lease check (used for cancellation) and releases any lease.
-   * Returns false for an unknown run or one already in a terminal status.
+   * Sets a run's status without a lease check (used for cancellation) and releases any lease;
+   * `pending` makes the run claimable again at once, and a run left `running` without a lease is
+   * stale at once (the next claim with `staleBefore` takes it over). Returns false for an unknown
+   * run or one already in a terminal status.
    */
   updateRunStatus(runId: string, status: RunStatus): Promise<boolean>
 
   /**
-   * Sets a run's status if it is still `running` under `leaseId` (fenced); a terminal status also
-   * releases the lease. Returns whether it applied.
+   * Sets a run's status if it is still `running` under `leaseId` (fenced). Any status but `running`
+   * also releases the lease; `pending` hands the run back, claimable again at once. Returns whether
+   * it applied.
    */
   updateClaimedRunStatus(runId: string, leaseId: string, status: RunStatus): Promise<boolean>
 

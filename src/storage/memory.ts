@@ -56,7 +56,8 @@ export class MemoryStorage implements StorageAdapter, HasStore {
       input: hasJsonText(run) ? run.input : deserialize(inputJson),
       idempotencyKey: run.idempotencyKey ?? null,
       createdAt: run.createdAt,
-      availableAt: run.createdAt,
+      // Claimable at once, as the adapter contract says, even when the caller's clock runs ahead of this one.
+      availableAt: Math.min(run.createdAt, this.clock.now()),
       firstStep: null,
     })
     return { run: toPublicRun(result.run), created: result.created }
@@ -110,7 +111,10 @@ export class MemoryStorage implements StorageAdapter, HasStore {
     assertRunStatus(status)
     const run = this.store.runs.get(runId)
     if (!run || TERMINAL_STATUSES.includes(run.status)) return false
-    this.store.setStatus(run, status, this.clock.now(), true)
+    const now = this.clock.now()
+    this.store.setStatus(run, status, now, true)
+    // Running without a lease: its (absent) lease counts as expired now, as on SQLite.
+    if (status === 'running') run.availableAt = now
     this.store.changed()
     return true
   }

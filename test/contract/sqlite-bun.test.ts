@@ -4,7 +4,9 @@ import os from 'node:os'
 import path from 'node:path'
 import type { Clock } from '../../src/core/clock.ts'
 import { SQLiteStorage } from '../../src/sqlite-bun.ts'
-import { storageContract } from './storage.contract.ts'
+import { STORE } from '../../src/storage/store.ts'
+import { adapterContract } from './adapter.contract.ts'
+import { storeContract } from './store.contract.ts'
 
 const dirs: string[] = []
 afterAll(() => dirs.forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })))
@@ -21,12 +23,20 @@ async function open(file: string, clock: Clock): Promise<SQLiteStorage> {
   return storage
 }
 
-storageContract({ describe, test }, {
+/** `n` connections initialising one new file at once, as several processes starting together would. */
+function connect(n: number, clock: Clock): Promise<SQLiteStorage[]> {
+  const file = freshFile()
+  return Promise.all(Array.from({ length: n }, () => open(file, clock)))
+}
+
+adapterContract({ describe, test }, {
   name: 'SQLiteStorage (bun:sqlite)',
   create: (clock) => open(freshFile(), clock),
-  async connect(n, clock) {
-    const file = freshFile()
-    // All connections initialise the same new file at once, as several processes starting together would.
-    return Promise.all(Array.from({ length: n }, () => open(file, clock)))
-  },
+  connect,
+})
+
+storeContract({ describe, test }, {
+  name: 'SQLiteStorage (bun:sqlite)',
+  create: async (clock) => (await open(freshFile(), clock))[STORE](),
+  connect: async (n, clock) => (await connect(n, clock)).map((storage) => storage[STORE]()),
 })

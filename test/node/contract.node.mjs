@@ -1,7 +1,7 @@
 /**
- * The storage contract suite under Node's own runner, against the built package: SQLiteStorage from
- * 'reflow-ts/sqlite-node' (dist/, better-sqlite3) and the contract compiled by prepare.ts. The same
- * suite, case for case, as test/contract/sqlite-bun.test.ts runs under Bun.
+ * The adapter and store contract suites under Node's own runner, against the built package:
+ * SQLiteStorage from 'reflow-ts/sqlite-node' (dist/, better-sqlite3) and the contracts compiled by
+ * prepare.ts. The same suites, case for case, as test/contract/sqlite-bun.test.ts runs under Bun.
  * Run through `bun run test:node`, which builds and compiles first.
  */
 
@@ -10,7 +10,11 @@ import os from 'node:os'
 import path from 'node:path'
 import { after, describe, test } from 'node:test'
 import { SQLiteStorage } from 'reflow-ts/sqlite-node'
-import { storageContract } from '../../.tmp/node/storage.contract.mjs'
+import { adapterContract } from '../../.tmp/node/adapter.contract.mjs'
+import { storeContract } from '../../.tmp/node/store.contract.mjs'
+
+/** The internal store behind a built-in storage (storage/store.ts STORE, a registered symbol). */
+const STORE = Symbol.for('reflow.store')
 
 const dirs = []
 after(() => dirs.forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })))
@@ -27,12 +31,22 @@ async function open(file, clock) {
   return storage
 }
 
-storageContract({ describe, test }, {
-  name: 'SQLiteStorage (better-sqlite3, Node, built package)',
+/** `n` connections initialising one new file at once, as several processes starting together would. */
+function connect(n, clock) {
+  const file = freshFile()
+  return Promise.all(Array.from({ length: n }, () => open(file, clock)))
+}
+
+const name = 'SQLiteStorage (better-sqlite3, Node, built package)'
+
+adapterContract({ describe, test }, {
+  name,
   create: (clock) => open(freshFile(), clock),
-  async connect(n, clock) {
-    const file = freshFile()
-    // All connections initialise the same new file at once, as several processes starting together would.
-    return Promise.all(Array.from({ length: n }, () => open(file, clock)))
-  },
+  connect,
+})
+
+storeContract({ describe, test }, {
+  name,
+  create: async (clock) => (await open(freshFile(), clock))[STORE](),
+  connect: async (n, clock) => (await connect(n, clock)).map((storage) => storage[STORE]()),
 })

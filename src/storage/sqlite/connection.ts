@@ -99,10 +99,17 @@ export class SqliteConnection {
     }
   }
 
-  /** Queues `fn` as one operation of the next write transaction; resolves after its COMMIT. */
+  /**
+   * Queues `fn` as one operation of the next write transaction; resolves after its COMMIT. A closed,
+   * refused or readonly connection rejects the promise (never throws): callers chain on it.
+   */
   write<T>(what: string, fn: () => T): Promise<T> {
-    this.ready()
-    if (this.readonly) throw new StorageError(`${what} failed: "${this.path}" is opened readonly`)
+    try {
+      this.ready()
+      if (this.readonly) throw new StorageError(`${what} failed: "${this.path}" is opened readonly`)
+    } catch (error) {
+      return Promise.reject(error)
+    }
     return this.writes.enqueue(what, fn)
   }
 

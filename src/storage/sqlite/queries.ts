@@ -225,7 +225,10 @@ export const heartbeatKeepingLength = `update reflow_runs
 set available_at_ms = ? + coalesce(available_at_ms - heartbeat_at_ms, 30000), heartbeat_at_ms = ?, updated_at_ms = ?
 where ${HELD}`
 
-/** updateRunStatus: pending | running → any, lease released; due now when pending, finish time when terminal. (reflow_runs primary key) */
+/**
+ * updateRunStatus: pending | running → any, lease released; due now when pending, lease expired now
+ * when running, finish time when terminal. (reflow_runs primary key)
+ */
 export const setRunStatus = `update reflow_runs
 set status = ?, lease_id = null, lease_owner = null, available_at_ms = ?, finished_at_ms = ?, updated_at_ms = ?
 where id = ? and status in ('pending', 'running')`

@@ -74,7 +74,8 @@ export class SQLiteStorageCore implements StorageAdapter, HasStore {
       input: hasJsonText(run) ? run.input : deserialize(inputJson),
       idempotencyKey: run.idempotencyKey ?? null,
       createdAt: run.createdAt,
-      availableAt: run.createdAt,
+      // Claimable at once, as the adapter contract says, even when the caller's clock runs ahead of this one.
+      availableAt: Math.min(run.createdAt, this.clock.now()),
       firstStep: null,
     })
     return { run: toPublicRun(result.run), created: result.created }
@@ -126,7 +127,9 @@ export class SQLiteStorageCore implements StorageAdapter, HasStore {
     return this.connection.write(`Setting run ${runId} to ${status}`, () => {
       const now = this.clock.now()
       const terminal = TERMINAL_STATUSES.includes(status)
-      return this.connection.stmt(q.setRunStatus).run(status, status === 'pending' ? now : null, terminal ? now : null, now, runId).changes === 1
+      // Due now when pending; running without a lease, its (absent) lease counts as expired now.
+      const availableAt = terminal ? null : now
+      return this.connection.stmt(q.setRunStatus).run(status, availableAt, terminal ? now : null, now, runId).changes === 1
     })
   }
 

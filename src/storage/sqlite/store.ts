@@ -128,8 +128,9 @@ export class SQLiteStore implements Store {
     const fromStep = options.fromStep ?? null
     return this.db.write(`Retrying run ${runId}`, () => {
       if (this.db.stmt(q.retryRun).run(now, fromStep, now, runId).changes !== 1) return false
-      let deleted = this.db.stmt(q.deleteFailedSteps).run(runId).changes
-      if (fromStep !== null) deleted += this.db.stmt(q.deleteStepsFrom).run(runId, runId, fromStep).changes
+      // From the step first: it may itself be the failed step, which the second delete would remove.
+      let deleted = fromStep === null ? 0 : this.db.stmt(q.deleteStepsFrom).run(runId, runId, fromStep).changes
+      deleted += this.db.stmt(q.deleteFailedSteps).run(runId).changes
       if (deleted > 0) {
         this.db.stmt(q.selectStepSeqs).all(runId).forEach((step, i) => {
           if (Number(step.seq) !== i + 1) this.db.stmt(q.updateStepSeq).run(i + 1, runId, step.name as string)

@@ -1,73 +1,88 @@
 /**
- * The storage contract suite: every promise storage/adapter.ts makes, as tests, registered for any
- * adapter by `storageContract(harness, target)`. Each adapter's test file is a few lines.
+ * The adapter contract suite: every promise of the public StorageAdapter (storage/adapter.ts, the
+ * 9 documented methods and the optional `retryRun`) as tests, registered for any adapter by
+ * `adapterContract(harness, target)`. Each adapter's test file is a few lines. The engine's own
+ * transitions (claims in batches, due times, attempts, atomic completion) are the store's and are
+ * checked by store.contract.ts.
  *
- * Runtime-agnostic on purpose: it imports no test runner (bun:test and node:test both pass their
- * `describe`/`test` in) and asserts with node:assert/strict, so the same suite runs under
- * `bun test` and `node --test`. Time is a ManualClock shared by the adapter and the test; nothing
- * sleeps. The built-in adapters implement every extension, so the extension tests require them.
+ * Runtime-agnostic on purpose: it imports no test runner and asserts with node:assert/strict, so
+ * the same suite runs under `bun test` and `node --test`. Time is a ManualClock shared by the
+ * adapter and the test; nothing sleeps.
  *
- * Races run over `target.connect(n)` (separate connections to one file) when the target offers it,
- * else over concurrent calls on one instance.
+ * Races run over `target.connect(n)`: separate connections to one file. A target without it
+ * declares the races skipped (an in-process race proves nothing), as it does `retryRun` when it
+ * does not implement the optional method.
  */
 
 import assert from 'node:assert/strict'
 import { ManualClock, type Clock } from '../../src/core/clock.ts'
 import { SerializationError, StorageError } from '../../src/core/errors.ts'
 import type { ClaimedRun, RunStatus, StepResult, WorkflowRun } from '../../src/core/types.ts'
-import type { EngineStorage, StorageAdapterExtensions } from '../../src/storage/adapter.ts'
+import type { StorageAdapter } from '../../src/storage/adapter.ts'
+import { registry, type ContractHarness, type Skip } from './harness.ts'
 
-export interface ContractHarness {
-  describe(name: string, fn: () => void): void
-  test(name: string, fn: () => Promise<void> | void): void
-}
+export type { ContractHarness, Skip }
 
-export type ContractStorage = EngineStorage & { close(): void }
+export type ContractAdapter = StorageAdapter & { close(): void }
 
-export interface ContractTarget {
+export interface AdapterTarget {
   name: string
   /** A fresh, empty, initialised adapter using `clock`. */
-  create(clock: Clock): Promise<ContractStorage>
-  /** File-backed adapters only: `n` separate connections (adapter instances) over one fresh file, all using `clock`. */
-  connect?(n: number, clock: Clock): Promise<ContractStorage[]>
+  create(clock: Clock): Promise<ContractAdapter>
+  /** File-backed adapters: `n` separate connections (adapter instances) over one fresh file, all using `clock`. */
+  connect?(n: number, clock: Clock): Promise<ContractAdapter[]>
+  /** Tests (`group > test`, or a whole group) this target cannot run, with the reason. */
+  skip?: readonly Skip[]
 }
 
-type Extended = ContractStorage & StorageAdapterExtensions
+type Retrying = ContractAdapter & Required<Pick<StorageAdapter, 'retryRun'>>
 
 const WF = 'orders'
+/** The staleness window the tests pass, equal to the lease a claim without `staleBefore` grants. */
 const STALE_MS = 30_000
 const START = 1_700_000_000_000
 
-export function storageContract(h: ContractHarness, target: ContractTarget): void {
-  /** Registers a test that gets a fresh adapter and a ManualClock, and always closes the adapter. */
-  function it(name: string, fn: (s: Extended, clock: ManualClock) => Promise<void>): void {
-    h.test(name, async () => {
+export function adapterContract(h: ContractHarness, target: AdapterTarget): void {
+  const r = registry(h, target.skip)
+
+  /** A test with a fresh adapter and a ManualClock; the adapter is always closed. */
+  function it(name: string, fn: (s: ContractAdapter, clock: ManualClock) => Promise<void>): void {
+    r.test(name, async () => {
       const clock = new ManualClock(START)
       const s = await target.create(clock)
       try {
-        await fn(withExtensions(s), clock)
+        await fn(s, clock)
       } finally {
         s.close()
       }
     })
   }
 
-  /** Like `it`, over `n` connections to one database (or `n` references to one instance). */
-  function race(name: string, n: number, fn: (conns: Extended[], clock: ManualClock) => Promise<void>): void {
-    h.test(name, async () => {
+  /** Like `it`, for the optional retryRun: the target declares it skipped when it lacks the method. */
+  function itRetries(name: string, fn: (s: Retrying, clock: ManualClock) => Promise<void>): void {
+    it(name, async (s, clock) => {
+      assert.equal(typeof s.retryRun, 'function', 'the adapter implements retryRun (or the target skips these tests)')
+      await fn(s as Retrying, clock)
+    })
+  }
+
+  /** Like `it`, over `n` separate connections to one database. */
+  function race(name: string, n: number, fn: (conns: ContractAdapter[], clock: ManualClock) => Promise<void>): void {
+    r.test(name, async () => {
+      assert.ok(target.connect, 'races need target.connect (separate connections); declare them skipped otherwise')
       const clock = new ManualClock(START)
-      const conns = target.connect ? await target.connect(n, clock) : [await target.create(clock)]
-      assert.equal(conns.length, target.connect ? n : 1)
+      const conns = await target.connect(n, clock)
+      assert.equal(conns.length, n)
       try {
-        await fn(Array.from({ length: n }, (_, i) => withExtensions(conns[i % conns.length]!)), clock)
+        await fn(conns, clock)
       } finally {
         for (const c of conns) c.close()
       }
     })
   }
 
-  h.describe(`storage contract: ${target.name}`, () => {
-    h.describe('createRun / getRun', () => {
+  h.describe(`adapter contract: ${target.name}`, () => {
+    r.group('createRun / getRun', () => {
       it('stores a pending run and returns it as a JSON round trip', async (s, clock) => {
         const input = { when: new Date(0), tags: ['a', 1, true, null], nested: { gone: undefined, n: 2.5 } }
         const run = makeRun(clock, 'r1', { input, idempotencyKey: null })
@@ -127,20 +142,28 @@ export function storageContract(h: ContractHarness, target: ContractTarget): voi
       it('creates exactly once when calls with one key race', async (s, clock) => {
         const ids = Array.from({ length: 8 }, (_, i) => `r${i}`)
         const results = await Promise.all(ids.map((id) => s.createRun(makeRun(clock, id, { idempotencyKey: 'k' }))))
-        assert.equal(results.filter((r) => r.created).length, 1)
-        const winner = results.find((r) => r.created)!.run.id
-        for (const r of results) assert.equal(r.run.id, winner)
+        assert.equal(results.filter((x) => x.created).length, 1)
+        const winner = results.find((x) => x.created)!.run.id
+        for (const x of results) assert.equal(x.run.id, winner)
         assert.deepEqual(await claimAll(s, [WF]), [winner])
       })
     })
 
-    h.describe('claimNextRun', () => {
+    r.group('claimNextRun', () => {
       it('claims the oldest pending run first, ties in insertion order', async (s, clock) => {
+        await clock.advance(20)
         await s.createRun(makeRun(clock, 'late', { createdAt: START + 20 }))
         await s.createRun(makeRun(clock, 'early', { createdAt: START + 5 }))
         await s.createRun(makeRun(clock, 'tie-1', { createdAt: START + 10 }))
         await s.createRun(makeRun(clock, 'tie-2', { createdAt: START + 10 }))
         assert.deepEqual(await claimAll(s, [WF]), ['early', 'tie-1', 'tie-2', 'late'])
+      })
+
+      it('claims a run at once even when its createdAt is ahead of the clock (another machine’s)', async (s, clock) => {
+        await s.createRun(makeRun(clock, 'ahead', { createdAt: START + 60_000 }))
+        const c = await s.claimNextRun([WF])
+        assert.equal(c?.id, 'ahead')
+        assert.equal((await s.getRun('ahead'))?.createdAt, START + 60_000)
       })
 
       it('marks the claimed run running under a fresh lease and returns it', async (s, clock) => {
@@ -164,7 +187,7 @@ export function storageContract(h: ContractHarness, target: ContractTarget): voi
         await s.createRun(makeRun(clock, 'r1'))
         assert.equal((await s.claimNextRun([WF]))?.id, 'r1')
         assert.equal(await s.claimNextRun([WF]), null)
-        assert.equal(await s.claimNextRun([WF], clock.now()), null)
+        assert.equal(await s.claimNextRun([WF], clock.now() - STALE_MS), null)
       })
 
       it('claims only runs of the given workflows', async (s, clock) => {
@@ -180,7 +203,7 @@ export function storageContract(h: ContractHarness, target: ContractTarget): voi
         assert.equal(await s.claimNextRun([WF]), null)
         await s.createRun(makeRun(clock, 'r1'))
         assert.equal(await s.claimNextRun([]), null)
-        assert.equal(await s.claimNextRun([], clock.now() + STALE_MS), null)
+        assert.equal(await s.claimNextRun([], clock.now() - STALE_MS), null)
         assert.equal((await s.getRun('r1'))?.status, 'pending')
       })
 
@@ -204,55 +227,60 @@ export function storageContract(h: ContractHarness, target: ContractTarget): voi
         assert.equal(await s.heartbeatRun('r1', old.leaseId), false)
         assert.equal(await s.saveStepResult(makeStep(clock, 'r1', 'a'), old.leaseId), false)
         assert.equal(await s.updateClaimedRunStatus('r1', old.leaseId, 'completed'), false)
-        assert.equal(await s.finishRun('r1', old.leaseId, 'failed', makeStep(clock, 'r1', 'b')), false)
+        assert.equal(await s.updateClaimedRunStatus('r1', old.leaseId, 'pending'), false)
         assert.deepEqual(await s.getStepResults('r1'), [])
         assert.equal((await s.getRun('r1'))?.status, 'running')
         assert.equal(await s.saveStepResult(makeStep(clock, 'r1', 'a'), fresh.leaseId), true)
-        assert.equal(await s.finishRun('r1', fresh.leaseId, 'completed'), true)
+        assert.equal(await s.updateClaimedRunStatus('r1', fresh.leaseId, 'completed'), true)
         assert.equal((await s.getRun('r1'))?.status, 'completed')
       })
 
-      it('does not reclaim a lease renewed at or after staleBefore', async (s, clock) => {
+      it('reclaims a run only once it went unrenewed until staleBefore; never without staleBefore', async (s, clock) => {
         await s.createRun(makeRun(clock, 'r1'))
         const claimedAt = clock.now()
-        await claim(s)
+        await claim(s, claimedAt - STALE_MS)
+        await clock.advance(STALE_MS - 1)
+        assert.equal(await s.claimNextRun([WF], clock.now() - STALE_MS), null, 'renewed after staleBefore')
+        await clock.advance(1)
+        assert.equal(clock.now() - STALE_MS, claimedAt)
+        assert.equal(await s.claimNextRun([WF]), null, 'no staleBefore: running runs are never reclaimed')
+        const again = await s.claimNextRun([WF], clock.now() - STALE_MS)
+        assert.equal(again?.id, 'r1', 'renewed exactly at staleBefore, not after it: stale')
         await clock.advance(STALE_MS * 10)
         assert.equal(await s.claimNextRun([WF]), null, 'no staleBefore: running runs are never reclaimed')
-        assert.equal(await s.claimNextRun([WF], claimedAt - 1), null)
-        assert.equal(await s.claimNextRun([WF], claimedAt), null, 'renewed exactly at staleBefore is not stale')
-        assert.equal((await s.claimNextRun([WF], claimedAt + 1))?.id, 'r1')
       })
 
-      it('claims the oldest claimable run, pending or stale alike', async (s, clock) => {
+      it('claims the claimable run due earliest, pending or stale alike', async (s, clock) => {
+        // A pending run is due from its creation, a stale one from the moment its lease ran out.
         await s.createRun(makeRun(clock, 'old'))
         await claim(s)
         await clock.advance(STALE_MS + 1)
         await s.createRun(makeRun(clock, 'new'))
         const staleBefore = clock.now() - STALE_MS
         assert.equal((await claim(s)).id, 'new', 'without staleBefore only pending runs are claimable')
-        await s.createRun(makeRun(clock, 'newer', { createdAt: clock.now() + 1 }))
-        assert.deepEqual((await s.claimRuns([WF], staleBefore, 5)).map((r) => r.id), ['old', 'newer'])
+        await s.createRun(makeRun(clock, 'newer'))
+        assert.equal((await claim(s, staleBefore)).id, 'old')
+        assert.equal((await claim(s, staleBefore)).id, 'newer')
         assert.equal(await s.claimNextRun([WF], staleBefore), null)
       })
 
       it('never claims a terminal run, even once its last lease is long stale', async (s, clock) => {
-        for (const id of ['done', 'failed', 'cancelled', 'finished', 'cancelled-pending']) await s.createRun(makeRun(clock, id))
+        for (const id of ['done', 'failed', 'cancelled', 'cancelled-pending']) await s.createRun(makeRun(clock, id))
         await s.updateRunStatus('cancelled-pending', 'cancelled')
         const leases = new Map<string, string>()
         for (let c = await s.claimNextRun([WF]); c; c = await s.claimNextRun([WF])) leases.set(c.id, c.leaseId)
-        assert.equal(leases.size, 4)
+        assert.equal(leases.size, 3)
         assert.equal(await s.updateClaimedRunStatus('done', leases.get('done')!, 'completed'), true)
         assert.equal(await s.updateClaimedRunStatus('failed', leases.get('failed')!, 'failed'), true)
         assert.equal(await s.updateRunStatus('cancelled', 'cancelled'), true)
-        assert.equal(await s.finishRun('finished', leases.get('finished')!, 'completed'), true)
         await clock.advance(STALE_MS * 100)
-        assert.equal(await s.claimNextRun([WF], clock.now()), null)
-        assert.deepEqual(await s.claimRuns([WF], clock.now(), 10), [])
+        assert.equal(await s.claimNextRun([WF], clock.now() - STALE_MS), null)
         assert.equal((await s.getRun('done'))?.status, 'completed')
         assert.equal((await s.getRun('failed'))?.status, 'failed')
         assert.equal((await s.getRun('cancelled'))?.status, 'cancelled')
         assert.equal((await s.getRun('cancelled-pending'))?.status, 'cancelled')
       })
+
       it('stamps updatedAt with the clock on every run transition and never moves createdAt', async (s, clock) => {
         await s.createRun(makeRun(clock, 'r1'))
         await s.createRun(makeRun(clock, 'r2'))
@@ -266,23 +294,40 @@ export function storageContract(h: ContractHarness, target: ContractTarget): voi
         assert.equal(c1.updatedAt, clock.now())
         assert.equal(await at('r1'), clock.now())
         await clock.advance(100)
-        await s.finishRun('r1', c1.leaseId, 'failed')
-        assert.equal(await at('r1'), clock.now())
-        await clock.advance(100)
-        await s.retryRun('r1')
+        await s.updateClaimedRunStatus('r1', c1.leaseId, 'failed')
         assert.equal(await at('r1'), clock.now())
         await clock.advance(100)
         await s.updateRunStatus('r2', 'cancelled')
         assert.equal(await at('r2'), clock.now())
-        await clock.advance(100)
-        const c2 = await claim(s)
-        await clock.advance(100)
-        await s.updateClaimedRunStatus(c2.id, c2.leaseId, 'completed')
-        assert.equal(await at(c2.id), clock.now())
+      })
+
+      it('returns the recorded steps in recording order when it loads them with the claim', async (s, clock) => {
+        await s.createRun(makeRun(clock, 'with-steps'))
+        await s.createRun(makeRun(clock, 'bare'))
+        await s.saveStepResult(makeStep(clock, 'with-steps', 'b'))
+        await s.saveStepResult(makeStep(clock, 'with-steps', 'a', { output: undefined }))
+        const first = await claim(s)
+        const second = await claim(s)
+        assert.deepEqual([first.id, second.id], ['with-steps', 'bare'])
+        assert.deepEqual(first.steps ?? (await s.getStepResults('with-steps')), await s.getStepResults('with-steps'))
+        assert.deepEqual((first.steps ?? (await s.getStepResults('with-steps'))).map((x) => x.name), ['b', 'a'])
+        assert.deepEqual(second.steps ?? [], [])
+      })
+
+      it('reclaims a stale run with the steps its previous holder recorded', async (s, clock) => {
+        await s.createRun(makeRun(clock, 'r1'))
+        const old = await claim(s)
+        const a = makeStep(clock, 'r1', 'a')
+        await s.saveStepResult(a, old.leaseId)
+        await clock.advance(STALE_MS + 1)
+        const again = await claim(s, clock.now() - STALE_MS)
+        assert.equal(again.id, 'r1')
+        assert.notEqual(again.leaseId, old.leaseId)
+        assert.deepEqual(again.steps ?? (await s.getStepResults('r1')), [a])
       })
     })
 
-    h.describe('heartbeatRun', () => {
+    r.group('heartbeatRun', () => {
       it('renews the lease so a later staleBefore does not catch it', async (s, clock) => {
         await s.createRun(makeRun(clock, 'kept'))
         await s.createRun(makeRun(clock, 'dropped'))
@@ -297,6 +342,20 @@ export function storageContract(h: ContractHarness, target: ContractTarget): voi
         assert.equal(await s.heartbeatRun('kept', kept.leaseId), true)
       })
 
+      it('renews for the staleness window the claim was given, each time', async (s, clock) => {
+        const window = 5_000
+        await s.createRun(makeRun(clock, 'r1'))
+        const c = await claim(s, clock.now() - window)
+        for (let i = 0; i < 3; i++) {
+          await clock.advance(window - 1)
+          assert.equal(await s.claimNextRun([WF], clock.now() - window), null, `renewal ${i}: not stale yet`)
+          assert.equal(await s.heartbeatRun('r1', c.leaseId), true)
+        }
+        await clock.advance(window)
+        assert.equal((await s.claimNextRun([WF], clock.now() - window))?.id, 'r1')
+        assert.equal(await s.heartbeatRun('r1', c.leaseId), false)
+      })
+
       it('returns false for an unknown run, a wrong lease or a run not running', async (s, clock) => {
         await s.createRun(makeRun(clock, 'r1'))
         await s.createRun(makeRun(clock, 'r2'))
@@ -306,10 +365,12 @@ export function storageContract(h: ContractHarness, target: ContractTarget): voi
         assert.equal(await s.heartbeatRun(c.id, 'not-the-lease'), false)
         assert.equal(await s.heartbeatRun('r2', c.leaseId), false, 'a lease is bound to its run')
         assert.equal(await s.heartbeatRun(c.id, c.leaseId), true)
+        assert.equal(await s.updateClaimedRunStatus(c.id, c.leaseId, 'completed'), true)
+        assert.equal(await s.heartbeatRun(c.id, c.leaseId), false, 'a finished run holds no lease')
       })
     })
 
-    h.describe('saveStepResult / getStepResults', () => {
+    r.group('saveStepResult / getStepResults', () => {
       it('returns steps in first-recorded order; a replaced step keeps its position', async (s, clock) => {
         await s.createRun(makeRun(clock, 'r1'))
         const c = await claim(s)
@@ -401,12 +462,13 @@ export function storageContract(h: ContractHarness, target: ContractTarget): voi
       })
     })
 
-    h.describe('updateRunStatus', () => {
+    r.group('updateRunStatus', () => {
       it('cancels a pending run, which is then never claimed', async (s, clock) => {
         await s.createRun(makeRun(clock, 'r1'))
         assert.equal(await s.updateRunStatus('r1', 'cancelled'), true)
         assert.equal((await s.getRun('r1'))?.status, 'cancelled')
-        assert.equal(await s.claimNextRun([WF], clock.now() + STALE_MS), null)
+        await clock.advance(STALE_MS * 10)
+        assert.equal(await s.claimNextRun([WF], clock.now() - STALE_MS), null)
       })
 
       it('cancels a running run and fences its lease out', async (s, clock) => {
@@ -416,9 +478,37 @@ export function storageContract(h: ContractHarness, target: ContractTarget): voi
         assert.equal(await s.heartbeatRun('r1', c.leaseId), false)
         assert.equal(await s.saveStepResult(makeStep(clock, 'r1', 'a'), c.leaseId), false)
         assert.equal(await s.updateClaimedRunStatus('r1', c.leaseId, 'completed'), false)
-        assert.equal(await s.finishRun('r1', c.leaseId, 'completed', makeStep(clock, 'r1', 'b')), false)
         assert.equal((await s.getRun('r1'))?.status, 'cancelled')
         assert.deepEqual(await s.getStepResults('r1'), [])
+      })
+
+      it('moves a running run back to pending, releasing its lease: claimable again at once', async (s, clock) => {
+        await s.createRun(makeRun(clock, 'r1'))
+        const c = await claim(s)
+        assert.equal(await s.updateRunStatus('r1', 'pending'), true)
+        assert.equal((await s.getRun('r1'))?.status, 'pending')
+        assert.equal(await s.heartbeatRun('r1', c.leaseId), false)
+        assert.equal(await s.saveStepResult(makeStep(clock, 'r1', 'a'), c.leaseId), false)
+        const again = await claim(s)
+        assert.equal(again.id, 'r1')
+        assert.notEqual(again.leaseId, c.leaseId)
+      })
+
+      it('leaves a run set to running without a lease stale at once: only a claim with staleBefore takes it', async (s, clock) => {
+        await s.createRun(makeRun(clock, 'was-pending'))
+        await s.createRun(makeRun(clock, 'was-running'))
+        await s.createRun(makeRun(clock, 'other', { workflow: 'other' }))
+        const c = await s.claimNextRun(['other'])
+        assert.ok(c)
+        assert.equal(await s.updateRunStatus('was-pending', 'running'), true)
+        assert.equal((await s.claimNextRun([WF]))?.id, 'was-running')
+        assert.equal(await s.updateRunStatus('was-running', 'running'), true)
+        assert.equal(await s.updateRunStatus('other', 'running'), true)
+        assert.equal(await s.heartbeatRun('other', c.leaseId), false, 'the lease was released')
+        assert.equal(await s.claimNextRun([WF]), null)
+        const taken = [await claim(s, clock.now() - STALE_MS), await claim(s, clock.now() - STALE_MS)]
+        assert.deepEqual(taken.map((x) => x.id).sort(), ['was-pending', 'was-running'])
+        assert.equal((await s.claimNextRun(['other'], clock.now() - STALE_MS))?.id, 'other')
       })
 
       it('refuses terminal runs and unknown ids', async (s, clock) => {
@@ -442,7 +532,7 @@ export function storageContract(h: ContractHarness, target: ContractTarget): voi
       })
     })
 
-    h.describe('updateClaimedRunStatus', () => {
+    r.group('updateClaimedRunStatus', () => {
       it('sets a terminal status under the lease and releases the lease', async (s, clock) => {
         await s.createRun(makeRun(clock, 'r1'))
         const c = await claim(s)
@@ -451,6 +541,28 @@ export function storageContract(h: ContractHarness, target: ContractTarget): voi
         assert.equal(await s.heartbeatRun('r1', c.leaseId), false)
         assert.equal(await s.updateClaimedRunStatus('r1', c.leaseId, 'failed'), false)
         assert.equal((await s.getRun('r1'))?.status, 'completed')
+      })
+
+      it('hands a run back with pending: claimable again at once, under a new lease', async (s, clock) => {
+        await s.createRun(makeRun(clock, 'r1'))
+        const c = await claim(s)
+        assert.equal(await s.updateClaimedRunStatus('r1', c.leaseId, 'pending'), true)
+        assert.equal((await s.getRun('r1'))?.status, 'pending')
+        assert.equal(await s.saveStepResult(makeStep(clock, 'r1', 'a'), c.leaseId), false)
+        const again = await claim(s)
+        assert.equal(again.id, 'r1')
+        assert.notEqual(again.leaseId, c.leaseId)
+        assert.equal(await s.heartbeatRun('r1', c.leaseId), false)
+        assert.equal(await s.heartbeatRun('r1', again.leaseId), true)
+      })
+
+      it('keeps the lease with running', async (s, clock) => {
+        await s.createRun(makeRun(clock, 'r1'))
+        const c = await claim(s)
+        assert.equal(await s.updateClaimedRunStatus('r1', c.leaseId, 'running'), true)
+        assert.equal((await s.getRun('r1'))?.status, 'running')
+        assert.equal(await s.heartbeatRun('r1', c.leaseId), true)
+        assert.equal(await s.claimNextRun([WF]), null)
       })
 
       it('refuses a wrong lease, a pending run and an unknown run', async (s, clock) => {
@@ -465,116 +577,32 @@ export function storageContract(h: ContractHarness, target: ContractTarget): voi
       })
     })
 
-    h.describe('finishRun', () => {
-      it('records the step and the terminal status together, then releases the lease', async (s, clock) => {
-        await s.createRun(makeRun(clock, 'r1'))
-        const c = await claim(s)
-        await s.saveStepResult(makeStep(clock, 'r1', 'first'), c.leaseId)
-        const last = makeStep(clock, 'r1', 'last', { output: { total: 3 } })
-        assert.equal(await s.finishRun('r1', c.leaseId, 'completed', last), true)
-        assert.equal((await s.getRun('r1'))?.status, 'completed')
-        assert.deepEqual(await s.getStepResults('r1'), [makeStep(clock, 'r1', 'first'), last])
-        assert.equal(await s.heartbeatRun('r1', c.leaseId), false)
-        assert.equal(await s.finishRun('r1', c.leaseId, 'failed'), false)
-        assert.equal((await s.getRun('r1'))?.status, 'completed')
-      })
-
-      it('fails a run without a step, or with a replaced one that keeps its position', async (s, clock) => {
-        await s.createRun(makeRun(clock, 'r1'))
-        await s.createRun(makeRun(clock, 'r2'))
-        const c1 = await claim(s)
-        const c2 = await claim(s)
-        assert.equal(await s.finishRun('r1', c1.leaseId, 'failed'), true)
-        assert.equal((await s.getRun('r1'))?.status, 'failed')
-        assert.deepEqual(await s.getStepResults('r1'), [])
-        await s.saveStepResult(makeStep(clock, 'r2', 'x', { status: 'failed', output: undefined, error: 'first' }), c2.leaseId)
-        await s.saveStepResult(makeStep(clock, 'r2', 'y'), c2.leaseId)
-        const x = makeStep(clock, 'r2', 'x', { status: 'failed', output: undefined, error: 'for good', attempts: 3 })
-        assert.equal(await s.finishRun('r2', c2.leaseId, 'failed', x), true)
-        const steps = await s.getStepResults('r2')
-        assert.deepEqual(steps.map((st) => [st.name, st.error]), [['x', 'for good'], ['y', null]])
-      })
-
-      it('is fenced all or nothing: a stale lease changes neither step nor status', async (s, clock) => {
-        await s.createRun(makeRun(clock, 'r1'))
-        const old = await claim(s)
-        await clock.advance(STALE_MS + 1)
-        const fresh = await claim(s, clock.now() - STALE_MS)
-        assert.equal(fresh.id, 'r1')
-        await s.createRun(makeRun(clock, 'pending'))
-        assert.equal(await s.finishRun('r1', old.leaseId, 'completed', makeStep(clock, 'r1', 'last')), false)
-        assert.equal((await s.getRun('r1'))?.status, 'running')
-        assert.deepEqual(await s.getStepResults('r1'), [])
-        assert.equal(await s.heartbeatRun('r1', fresh.leaseId), true)
-        assert.equal(await s.finishRun('pending', fresh.leaseId, 'completed', makeStep(clock, 'pending', 'a')), false)
-        assert.equal((await s.getRun('pending'))?.status, 'pending')
-        assert.deepEqual(await s.getStepResults('pending'), [])
-      })
-    })
-
-    h.describe('claimRuns', () => {
-      it('claims up to limit runs, oldest first, each under its own lease', async (s, clock) => {
-        for (let i = 0; i < 5; i++) await s.createRun(makeRun(clock, `r${i}`, { createdAt: START + 10 - i }))
-        const first = await s.claimRuns([WF], undefined, 3)
-        assert.deepEqual(first.map((r) => r.id), ['r4', 'r3', 'r2'])
-        assert.equal(new Set(first.map((r) => r.leaseId)).size, 3)
-        for (const r of first) {
-          assert.equal(r.status, 'running')
-          assert.equal((await s.getRun(r.id))?.status, 'running')
-          assert.equal(await s.heartbeatRun(r.id, r.leaseId), true)
-        }
-        assert.deepEqual((await s.claimRuns([WF], undefined, 10)).map((r) => r.id), ['r1', 'r0'])
-        assert.deepEqual(await s.claimRuns([WF], undefined, 10), [])
-        assert.deepEqual(await s.claimRuns([], clock.now() + STALE_MS, 10), [])
-      })
-
-      it('returns each run with its recorded steps loaded', async (s, clock) => {
-        await s.createRun(makeRun(clock, 'with-steps'))
-        await s.createRun(makeRun(clock, 'bare'))
-        await s.saveStepResult(makeStep(clock, 'with-steps', 'b'))
-        await s.saveStepResult(makeStep(clock, 'with-steps', 'a', { output: undefined }))
-        const claimed = await s.claimRuns([WF], undefined, 5)
-        assert.deepEqual(claimed.map((r) => r.id), ['with-steps', 'bare'])
-        assert.deepEqual(claimed[0]?.steps, await s.getStepResults('with-steps'))
-        assert.deepEqual(claimed[0]?.steps?.map((x) => x.name), ['b', 'a'])
-        assert.deepEqual(claimed[1]?.steps, [])
-      })
-
-      it('reclaims stale runs with the steps their previous holder recorded', async (s, clock) => {
-        await s.createRun(makeRun(clock, 'r1'))
-        const old = await claim(s)
-        const a = makeStep(clock, 'r1', 'a')
-        await s.saveStepResult(a, old.leaseId)
-        await clock.advance(STALE_MS + 1)
-        assert.deepEqual(await s.claimRuns([WF], undefined, 5), [])
-        const [again] = await s.claimRuns([WF], clock.now() - STALE_MS, 5)
-        assert.equal(again?.id, 'r1')
-        assert.notEqual(again?.leaseId, old.leaseId)
-        assert.deepEqual(again?.steps, [a])
-      })
-    })
-
-    h.describe('retryRun', () => {
-      it('moves a failed run back to pending, keeping completed steps and dropping failed ones', async (s, clock) => {
+    r.group('retryRun', () => {
+      itRetries('moves a failed run back to pending, keeping completed steps and dropping failed ones', async (s, clock) => {
         await s.createRun(makeRun(clock, 'r1'))
         const c = await claim(s)
         const ok = makeStep(clock, 'r1', 'ok')
         await s.saveStepResult(ok, c.leaseId)
-        await s.finishRun('r1', c.leaseId, 'failed', makeStep(clock, 'r1', 'bad', { status: 'failed', output: undefined, error: 'no' }))
+        await s.saveStepResult(makeStep(clock, 'r1', 'bad', { status: 'failed', output: undefined, error: 'no' }), c.leaseId)
+        await s.updateClaimedRunStatus('r1', c.leaseId, 'failed')
         assert.equal((await s.getStepResults('r1')).length, 2)
+        await clock.advance(100)
         assert.equal(await s.retryRun('r1'), true)
-        assert.equal((await s.getRun('r1'))?.status, 'pending')
+        const retried = await s.getRun('r1')
+        assert.equal(retried?.status, 'pending')
+        assert.equal(retried?.updatedAt, clock.now())
         assert.deepEqual(await s.getStepResults('r1'), [ok])
         const again = await claim(s)
         assert.equal(again.id, 'r1')
         assert.notEqual(again.leaseId, c.leaseId)
         assert.deepEqual(again.steps ?? (await s.getStepResults('r1')), [ok])
         assert.equal(await s.heartbeatRun('r1', c.leaseId), false)
-        assert.equal(await s.finishRun('r1', again.leaseId, 'completed', makeStep(clock, 'r1', 'bad')), true)
+        assert.equal(await s.saveStepResult(makeStep(clock, 'r1', 'bad'), again.leaseId), true)
+        assert.equal(await s.updateClaimedRunStatus('r1', again.leaseId, 'completed'), true)
         assert.deepEqual((await s.getStepResults('r1')).map((x) => [x.name, x.status]), [['ok', 'completed'], ['bad', 'completed']])
       })
 
-      it('moves a cancelled run back to pending', async (s, clock) => {
+      itRetries('moves a cancelled run back to pending', async (s, clock) => {
         await s.createRun(makeRun(clock, 'r1'))
         await s.saveStepResult(makeStep(clock, 'r1', 'ok'))
         await s.updateRunStatus('r1', 'cancelled')
@@ -584,7 +612,7 @@ export function storageContract(h: ContractHarness, target: ContractTarget): voi
         assert.deepEqual((await s.getStepResults('r1')).map((x) => x.name), ['ok'])
       })
 
-      it('keeps first-recorded order for steps recorded after the failed ones were dropped', async (s, clock) => {
+      itRetries('keeps first-recorded order for steps recorded after the failed ones were dropped', async (s, clock) => {
         await s.createRun(makeRun(clock, 'r1'))
         // Names sort against recording order, so an order that fell back on names would show.
         await s.saveStepResult(makeStep(clock, 'r1', 'x'))
@@ -598,7 +626,7 @@ export function storageContract(h: ContractHarness, target: ContractTarget): voi
         assert.deepEqual((await s.getStepResults('r1')).map((x) => x.name), ['x', 'm', 'c', 'a'])
       })
 
-      it('refuses completed, pending, running and unknown runs', async (s, clock) => {
+      itRetries('refuses completed, pending, running and unknown runs', async (s, clock) => {
         await s.createRun(makeRun(clock, 'done'))
         await s.createRun(makeRun(clock, 'running'))
         await s.createRun(makeRun(clock, 'pending'))
@@ -613,56 +641,7 @@ export function storageContract(h: ContractHarness, target: ContractTarget): voi
       })
     })
 
-    h.describe('change detection', () => {
-      it('dataVersion stays put across reads and empty claims', async (s, clock) => {
-        await s.createRun(makeRun(clock, 'r1'))
-        const start = s.dataVersion()
-        await s.getRun('r1')
-        await s.getStepResults('r1')
-        assert.deepEqual(await s.claimRuns(['other'], clock.now() - STALE_MS, 5), [])
-        assert.equal(s.dataVersion(), start)
-      })
-
-      race('dataVersion moves with every write another connection commits', 2, async ([a, b], clock) => {
-        let before = a!.dataVersion()
-        const moved = (what: string) => {
-          const now = a!.dataVersion()
-          assert.notEqual(now, before, `dataVersion moved after ${what}`)
-          before = now
-        }
-        await b!.createRun(makeRun(clock, 'r1'))
-        moved('createRun')
-        const c = await claim(b!)
-        moved('a claim')
-        await b!.saveStepResult(makeStep(clock, 'r1', 'a'), c.leaseId)
-        moved('saveStepResult')
-        await b!.finishRun('r1', c.leaseId, 'completed', makeStep(clock, 'r1', 'b'))
-        moved('finishRun')
-      })
-
-      race('watchChanges reports another connection’s write until unsubscribed', 2, async ([a, b], clock) => {
-        let calls = 0
-        const first = signal()
-        const stop = a!.watchChanges(() => {
-          calls++
-          first.fire()
-        })
-        await b!.createRun(makeRun(clock, 'r1'))
-        await first.wait('a change notification')
-        stop()
-        const seen = calls
-        // A second watcher is the event that says the next write's notifications have been delivered.
-        const second = signal()
-        const stopSecond = a!.watchChanges(second.fire)
-        await b!.createRun(makeRun(clock, 'r2'))
-        await second.wait('the second watcher’s notification')
-        for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve))
-        stopSecond()
-        assert.equal(calls, seen, 'no notification after unsubscribing')
-      })
-    })
-
-    h.describe('values that are not JSON', () => {
+    r.group('values that are not JSON', () => {
       it('are rejected before anything is written', async (s, clock) => {
         await assert.rejects(async () => s.createRun(makeRun(clock, 'bad', { input: { m: new Map() } })), SerializationError)
         assert.equal(await s.getRun('bad'), null)
@@ -670,15 +649,21 @@ export function storageContract(h: ContractHarness, target: ContractTarget): voi
         const c = await claim(s)
         const bad = makeStep(clock, 'r1', 'big', { output: { n: 1n } })
         await assert.rejects(async () => s.saveStepResult(bad, c.leaseId), SerializationError)
-        await assert.rejects(async () => s.finishRun('r1', c.leaseId, 'completed', bad), SerializationError)
+        await assert.rejects(async () => s.saveStepResult(bad), SerializationError)
         assert.deepEqual(await s.getStepResults('r1'), [])
         assert.equal((await s.getRun('r1'))?.status, 'running')
         assert.equal(await s.heartbeatRun('r1', c.leaseId), true)
       })
     })
 
-    h.describe('close', () => {
-      h.test('makes further calls fail', async () => {
+    r.group('initialize / close', () => {
+      it('initialize again keeps what is stored', async (s, clock) => {
+        await s.createRun(makeRun(clock, 'r1'))
+        await s.initialize()
+        assert.equal((await s.getRun('r1'))?.status, 'pending')
+      })
+
+      r.test('close makes further calls fail', async () => {
         const clock = new ManualClock(START)
         const s = await target.create(clock)
         await s.createRun(makeRun(clock, 'r1'))
@@ -686,10 +671,11 @@ export function storageContract(h: ContractHarness, target: ContractTarget): voi
         await assert.rejects(async () => s.getRun('r1'), StorageError)
         await assert.rejects(async () => s.claimNextRun([WF]), StorageError)
         await assert.rejects(async () => s.createRun(makeRun(clock, 'r2')), StorageError)
+        await assert.rejects(async () => s.heartbeatRun('r1', 'lease'), StorageError)
       })
     })
 
-    h.describe('races', () => {
+    r.group('races', () => {
       race('N connections claiming M runs concurrently claim each run exactly once', 4, async (conns, clock) => {
         const ids = Array.from({ length: 60 }, (_, i) => `r${String(i).padStart(2, '0')}`)
         for (const id of ids) await conns[0]!.createRun(makeRun(clock, id))
@@ -697,10 +683,10 @@ export function storageContract(h: ContractHarness, target: ContractTarget): voi
           conns.map(async (c, i) => {
             const mine: string[] = []
             for (let round = 0; ; round++) {
-              const batch = (round + i) % 2 === 0 ? await c.claimRuns([WF], undefined, 1 + (round % 3)) : [await c.claimNextRun([WF])].filter((r) => r !== null)
-              if (batch.length === 0) return mine
-              mine.push(...batch.map((r) => r.id))
-              await Promise.resolve()
+              const staleBefore = (round + i) % 2 === 0 ? clock.now() - STALE_MS : undefined
+              const run = await c.claimNextRun([WF], staleBefore)
+              if (!run) return mine
+              mine.push(run.id)
             }
           }),
         )
@@ -715,8 +701,8 @@ export function storageContract(h: ContractHarness, target: ContractTarget): voi
         const old = await claim(conns[0]!)
         await clock.advance(STALE_MS + 1)
         const staleBefore = clock.now() - STALE_MS
-        const results = await Promise.all(conns.flatMap((c) => [c.claimNextRun([WF], staleBefore), c.claimRuns([WF], staleBefore, 5)]))
-        const winners = results.flatMap((r) => (r === null ? [] : Array.isArray(r) ? r : [r]))
+        const results = await Promise.all(conns.flatMap((c) => [c.claimNextRun([WF], staleBefore), c.claimNextRun([WF], staleBefore)]))
+        const winners = results.filter((x) => x !== null)
         assert.equal(winners.length, 1)
         const winner = winners[0]!
         assert.equal(winner.id, 'r1')
@@ -734,13 +720,13 @@ export function storageContract(h: ContractHarness, target: ContractTarget): voi
             c.heartbeatRun('r1', old.leaseId),
             c.saveStepResult(makeStep(clock, 'r1', `stale-${i}`), old.leaseId),
             c.updateClaimedRunStatus('r1', old.leaseId, 'failed'),
-            c.finishRun('r1', old.leaseId, 'completed', makeStep(clock, 'r1', `stale-finish-${i}`)),
+            c.updateClaimedRunStatus('r1', old.leaseId, 'pending'),
           ]),
         )
         assert.deepEqual(stale, stale.map(() => false))
         const current = await Promise.all(conns.map((c, i) => c.saveStepResult(makeStep(clock, 'r1', `fresh-${i}`), fresh.leaseId)))
         assert.deepEqual(current, [true, true, true, true])
-        assert.equal(await conns[3]!.finishRun('r1', fresh.leaseId, 'completed'), true)
+        assert.equal(await conns[3]!.updateClaimedRunStatus('r1', fresh.leaseId, 'completed'), true)
         assert.equal((await conns[0]!.getRun('r1'))?.status, 'completed')
         const names = (await conns[1]!.getStepResults('r1')).map((x) => x.name).sort()
         assert.deepEqual(names, ['fresh-0', 'fresh-1', 'fresh-2', 'fresh-3'])
@@ -750,40 +736,15 @@ export function storageContract(h: ContractHarness, target: ContractTarget): voi
         const results = await Promise.all(
           conns.flatMap((c, i) => [0, 1].map((j) => c.createRun(makeRun(clock, `r${i}-${j}`, { idempotencyKey: 'once' })))),
         )
-        assert.equal(results.filter((r) => r.created).length, 1)
-        const id = results.find((r) => r.created)!.run.id
-        for (const r of results) assert.equal(r.run.id, id)
+        assert.equal(results.filter((x) => x.created).length, 1)
+        const id = results.find((x) => x.created)!.run.id
+        for (const x of results) assert.equal(x.run.id, id)
         assert.deepEqual(await claimAll(conns[0]!, [WF]), [id])
       })
     })
+
+    r.checkSkips()
   })
-}
-
-function withExtensions(s: ContractStorage): Extended {
-  for (const method of ['claimRuns', 'finishRun', 'retryRun', 'dataVersion', 'watchChanges'] as const) {
-    assert.equal(typeof s[method], 'function', `adapter implements ${method}`)
-  }
-  return s as Extended
-}
-
-/** A one-shot event with a generous timeout, so a missing notification fails instead of hanging. */
-function signal(): { fire: () => void; wait: (what: string) => Promise<void> } {
-  let fire!: () => void
-  const fired = new Promise<void>((resolve) => (fire = resolve))
-  return {
-    fire: () => fire(),
-    async wait(what) {
-      let timer: ReturnType<typeof setTimeout> | undefined
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), 5_000)
-      })
-      try {
-        await Promise.race([fired, timeout])
-      } finally {
-        clearTimeout(timer)
-      }
-    },
-  }
 }
 
 function makeRun(clock: Clock, id: string, over: Partial<WorkflowRun> = {}): WorkflowRun {
@@ -813,22 +774,22 @@ function makeStep(clock: Clock, runId: string, name: string, over: Partial<StepR
   }
 }
 
-async function claim(s: EngineStorage, staleBefore?: number): Promise<ClaimedRun> {
+async function claim(s: StorageAdapter, staleBefore?: number): Promise<ClaimedRun> {
   const run = await s.claimNextRun([WF], staleBefore)
   assert.ok(run, 'expected a claimable run')
   return run
 }
 
 /** Claims until nothing is left and returns the ids in claim order. */
-async function claimAll(s: EngineStorage, names: readonly string[]): Promise<string[]> {
+async function claimAll(s: StorageAdapter, names: readonly string[]): Promise<string[]> {
   const ids: string[] = []
   for (let run = await s.claimNextRun(names); run; run = await s.claimNextRun(names)) ids.push(run.id)
   return ids
 }
 
 /** Claims run `id` (which must be the next claimable) and moves it to a terminal status under its lease. */
-async function finish(s: Extended, id: string, status: 'completed' | 'failed'): Promise<void> {
+async function finish(s: StorageAdapter, id: string, status: 'completed' | 'failed'): Promise<void> {
   const c = await claim(s)
   assert.equal(c.id, id)
-  assert.equal(await s.finishRun(id, c.leaseId, status), true)
+  assert.equal(await s.updateClaimedRunStatus(id, c.leaseId, status), true)
 }
