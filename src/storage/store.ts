@@ -53,7 +53,11 @@ export interface ClaimRequest {
   includeExpired: boolean
   /** Written on the run for people reading it (process id and host). */
   owner: string
-  /** Runs this engine is still executing: never taken over, even with an expired lease. */
+  /**
+   * Runs this engine is still executing: never taken over when their lease looks expired. A due
+   * pending run is taken even when listed (it was cancelled and retried elsewhere while this engine
+   * still executes it): the engine starts it once the older execution has settled.
+   */
   exclude?: { has(runId: string): boolean; readonly size: number }
 }
 
