@@ -12,6 +12,7 @@ import { createEngine } from '../engine/engine.ts'
 import { UnknownWorkflowError } from '../core/errors.ts'
 import type { Command } from './command.ts'
 import { DB_FLAG, JSON_FLAG, databasePath, openWritable } from './database.ts'
+import { printable } from './output.ts'
 import { loadWorkflows } from './workflow-module.ts'
 
 export const enqueueCommand: Command = {
@@ -49,7 +50,7 @@ running worker picks the run up. Creates the database if it does not exist.`,
         const { id, workflow, status, idempotencyKey, createdAt } = run
         out.json({ id, workflow, status, input: run.input, idempotencyKey, createdAt })
       } else {
-        out.line(run.id)
+        out.line(printable(run.id))
       }
       return 0
     } finally {

@@ -17,7 +17,7 @@ import type { RunRecord, StepRecord } from '../storage/sqlite/inspect.ts'
 import { CliError } from './args.ts'
 import type { Command } from './command.ts'
 import { DB_FLAG, JSON_FLAG, databasePath, openReadonly } from './database.ts'
-import { duration, preview, when, type Output } from './output.ts'
+import { duration, jsonText, preview, printable, when, type Output } from './output.ts'
 
 const PREVIEW_CHARS = 72
 
@@ -58,22 +58,22 @@ function runDuration(run: RunRecord): number | null {
 type ShownStep = StepRecord & { durationMs: number }
 
 function print(run: RunRecord & { durationMs: number | null }, steps: ShownStep[], full: boolean, now: number, out: Output): void {
-  const value = (v: unknown) => (full ? JSON.stringify(v, null, 2) ?? '-' : preview(v, PREVIEW_CHARS))
+  const value = (v: unknown) => (v === undefined ? '-' : full ? jsonText(v, 2) : preview(v, PREVIEW_CHARS))
   const fields: [string, string][] = [
-    ['Workflow', run.workflow],
+    ['Workflow', printable(run.workflow)],
     ['Status', out.status(run.status)],
     ['Input', value(run.input)],
   ]
-  if (run.idempotencyKey !== null) fields.push(['Key', run.idempotencyKey])
+  if (run.idempotencyKey !== null) fields.push(['Key', printable(run.idempotencyKey)])
   fields.push(['Created', when(run.createdAt, now)], ['Started', when(run.startedAt, now)])
   if (run.finishedAt !== null) {
     const took = run.durationMs === null ? '' : `, took ${duration(run.durationMs)}`
     fields.push(['Finished', `${when(run.finishedAt, now)}${took}`])
   }
   if (run.status === 'running') {
-    fields.push(['Lease', `${run.leaseId ?? '-'}, last heartbeat ${run.heartbeatAt === null ? '-' : when(run.heartbeatAt, now)}`])
+    fields.push(['Lease', `${printable(run.leaseId ?? '-')}, last heartbeat ${run.heartbeatAt === null ? '-' : when(run.heartbeatAt, now)}`])
   }
-  out.line(`${out.bold('Run')} ${run.id}`)
+  out.line(`${out.bold('Run')} ${printable(run.id)}`)
   for (const [label, text] of fields) out.line(`  ${label.padEnd(9)}${indent(text, 11)}`)
   out.line()
   if (steps.length === 0) {
@@ -81,13 +81,14 @@ function print(run: RunRecord & { durationMs: number | null }, steps: ShownStep[
     return
   }
   out.line(out.bold('Steps'))
-  const nameWidth = Math.max(...steps.map((s) => s.name.length))
-  for (const step of steps) {
+  const names = steps.map((s) => printable(s.name))
+  const nameWidth = Math.max(...names.map((name) => name.length))
+  for (const [i, step] of steps.entries()) {
     const attempts = `${step.attempts} attempt${step.attempts === 1 ? '' : 's'}`
     const took = duration(step.durationMs)
     const status = out.status(step.status) + ' '.repeat(Math.max(0, 9 - step.status.length))
-    out.line(`  ${String(step.seq).padStart(2)}. ${step.name.padEnd(nameWidth)}  ${status}  ${attempts.padEnd(10)}  ${took}`)
-    if (step.error !== null) out.line(`      error:  ${indent(step.error, 14)}`)
+    out.line(`  ${String(step.seq).padStart(2)}. ${names[i]!.padEnd(nameWidth)}  ${status}  ${attempts.padEnd(10)}  ${took}`)
+    if (step.error !== null) out.line(`      error:  ${printable(step.error)}`)
     if (step.output !== undefined || step.status === 'completed') out.line(`      output: ${indent(value(step.output), 14)}`)
   }
 }

@@ -11,7 +11,7 @@
 
 import { createEngine } from '../engine/engine.ts'
 import type { EngineHooks } from '../engine/hooks.ts'
-import { oneLine, type Output } from './output.ts'
+import { oneLine, printable, type Output } from './output.ts'
 import type { Command } from './command.ts'
 import { DB_FLAG, databasePath, openWritable } from './database.ts'
 import { loadWorkflows } from './workflow-module.ts'
@@ -45,8 +45,8 @@ signal exits at once. Start several workers on one database to share the work.`,
     const stopRequested = signalled(out)
     try {
       await engine.start(pollMs)
-      const names = workflows.map((w) => w.name).join(', ')
-      log(`worker started (pid ${process.pid}): ${workflows.length} workflow${workflows.length === 1 ? '' : 's'} (${names}) on ${storage.path}, concurrency ${concurrency}, poll ${pollMs}ms, lease ${leaseMs}ms`)
+      const names = workflows.map((w) => printable(w.name)).join(', ')
+      log(`worker started (pid ${process.pid}): ${workflows.length} workflow${workflows.length === 1 ? '' : 's'} (${names}) on ${printable(storage.path)}, concurrency ${concurrency}, poll ${pollMs}ms, lease ${leaseMs}ms`)
       const signal = await stopRequested
       log(`${signal}: stopping, waiting for steps in flight to finish (signal again to exit now)`)
       await engine.stop()
@@ -60,9 +60,9 @@ signal exits at once. Start several workers on one database to share the work.`,
 
 function hooks(log: (text: string) => void, out: Output): EngineHooks {
   return {
-    onRunComplete: ({ runId, workflow }) => log(`run ${runId} completed (${workflow})`),
+    onRunComplete: ({ runId, workflow }) => log(`run ${printable(runId)} completed (${printable(workflow)})`),
     onRunFailed: ({ runId, workflow, stepName, error }) =>
-      log(`run ${runId} failed (${workflow}) at step "${stepName}": ${oneLine(error.message)}`),
+      log(`run ${printable(runId)} failed (${printable(workflow)}) at step "${printable(stepName)}": ${oneLine(error.message)}`),
     onError: (error) => out.note(`${new Date().toISOString()} error: ${oneLine(error.message)}`),
   }
 }
