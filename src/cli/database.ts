@@ -8,7 +8,7 @@ import { existsSync, statSync } from 'node:fs'
 import { SQLiteStorage } from '../sqlite-bun.ts'
 import { createSQLiteInspector, type SQLiteInspector } from '../storage/sqlite/inspect.ts'
 import type { WorkflowRun } from '../core/types.ts'
-import { CliError, type FlagSpec, type ParsedArgs } from './args.ts'
+import { CliError, runIdArgument, type FlagSpec, type ParsedArgs } from './args.ts'
 
 export const DB_FLAG: Record<string, FlagSpec> = {
   db: { type: 'string', value: 'PATH', description: 'database file (default: $REFLOW_DB, else ./reflow.db)' },
@@ -69,7 +69,7 @@ export async function transitionRun(
   transition: (storage: SQLiteStorage, runId: string) => Promise<boolean>,
   report: (storage: SQLiteStorage, before: WorkflowRun) => Promise<void> | void,
 ): Promise<void> {
-  const runId = args.positionals[0]!
+  const runId = runIdArgument(args)
   const storage = await openWritable(databasePath(args), { create: false })
   try {
     const before = await storage.getRun(runId)

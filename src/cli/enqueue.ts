@@ -10,6 +10,7 @@
 
 import { createEngine } from '../engine/engine.ts'
 import { UnknownWorkflowError } from '../core/errors.ts'
+import { assertWellFormed } from '../core/identifiers.ts'
 import type { Command } from './command.ts'
 import { DB_FLAG, JSON_FLAG, databasePath, openWritable } from './database.ts'
 import { printable } from './output.ts'
@@ -39,6 +40,7 @@ running worker picks the run up. Creates the database if it does not exist.`,
     }
     const key = args.string('idempotency-key')
     if (key === '') throw args.usageError('--idempotency-key must not be empty')
+    if (key !== undefined) assertWellFormed('--idempotency-key', key)
     const workflows = await loadWorkflows(file)
     if (!workflows.some((w) => w.name === name)) throw new UnknownWorkflowError(name, workflows.map((w) => w.name))
     const storage = await openWritable(databasePath(args), { create: true })

@@ -14,7 +14,7 @@
  */
 
 import type { RunRecord, StepRecord } from '../storage/sqlite/inspect.ts'
-import { CliError } from './args.ts'
+import { CliError, runIdArgument } from './args.ts'
 import type { Command } from './command.ts'
 import { DB_FLAG, JSON_FLAG, databasePath, openReadonly } from './database.ts'
 import { duration, jsonText, preview, printable, when, type Output } from './output.ts'
@@ -35,7 +35,7 @@ characters unless --full) or error. Steps not yet reached are not listed. Opens 
   positionals: { min: 1, max: 1, names: 'RUN_ID' },
 
   async run(args, out) {
-    const runId = args.positionals[0]!
+    const runId = runIdArgument(args)
     const { storage, inspector } = await openReadonly(databasePath(args))
     try {
       const found = await inspector.getRun(runId)
