@@ -14,17 +14,18 @@ import { assertWellFormed } from '../core/identifiers.ts'
 import type { Command } from './command.ts'
 import { DB_FLAG, JSON_FLAG, databasePath, openWritable } from './database.ts'
 import { printable } from './output.ts'
-import { loadWorkflows } from './workflow-module.ts'
+import { IMPORT_TIMEOUT_FLAG, loadWorkflows } from './workflow-module.ts'
 
 export const enqueueCommand: Command = {
   name: 'enqueue',
   summary: 'Validate input with a workflow\'s schema and record a pending run.',
-  usage: 'reflow enqueue FILE.ts WORKFLOW JSON [--idempotency-key K] [--db PATH] [--json]',
+  usage: 'reflow enqueue FILE.ts WORKFLOW JSON [--idempotency-key K] [--import-timeout MS] [--db PATH] [--json]',
   details: `FILE.ts is loaded as by \`reflow worker\`; WORKFLOW is one of the workflow names it exports; JSON is
 the input (quote it for your shell: '{"email":"ada@example.com"}'). Prints the new run's id; a
 running worker picks the run up. Creates the database if it does not exist.`,
   flags: {
     'idempotency-key': { type: 'string', value: 'K', description: 'at most one run per key: repeating returns the same run' },
+    ...IMPORT_TIMEOUT_FLAG,
     ...DB_FLAG,
     ...JSON_FLAG,
   },
@@ -41,7 +42,7 @@ running worker picks the run up. Creates the database if it does not exist.`,
     const key = args.string('idempotency-key')
     if (key === '') throw args.usageError('--idempotency-key must not be empty')
     if (key !== undefined) assertWellFormed('--idempotency-key', key)
-    const workflows = await loadWorkflows(file)
+    const workflows = await loadWorkflows(file, args)
     if (!workflows.some((w) => w.name === name)) throw new UnknownWorkflowError(name, workflows.map((w) => w.name))
     const storage = await openWritable(databasePath(args), { create: true })
     try {

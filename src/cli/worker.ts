@@ -14,12 +14,12 @@ import type { EngineHooks } from '../engine/hooks.ts'
 import { oneLine, printable, type Output } from './output.ts'
 import type { Command } from './command.ts'
 import { DB_FLAG, databasePath, openWritable } from './database.ts'
-import { loadWorkflows } from './workflow-module.ts'
+import { IMPORT_TIMEOUT_FLAG, loadWorkflows } from './workflow-module.ts'
 
 export const workerCommand: Command = {
   name: 'worker',
   summary: 'Run the workflows a module exports until SIGINT/SIGTERM.',
-  usage: 'reflow worker FILE.ts [--concurrency N] [--poll MS] [--lease MS] [--db PATH]',
+  usage: 'reflow worker FILE.ts [--concurrency N] [--poll MS] [--lease MS] [--import-timeout MS] [--db PATH]',
   details: `Every exported createWorkflow() value (or array of them) in FILE.ts is registered. Inside FILE.ts,
 'reflow-ts' and its subpaths resolve to the library built into reflow; other imports resolve from
 FILE.ts's directory as usual. Creates the database if it does not exist.
@@ -29,6 +29,7 @@ signal exits at once. Start several workers on one database to share the work.`,
     concurrency: { type: 'string', value: 'N', description: 'runs executed in parallel (default 1)' },
     poll: { type: 'string', value: 'MS', description: 'how often to look for new runs when idle (default 1000)' },
     lease: { type: 'string', value: 'MS', description: 'how long a crashed worker holds its runs (default 30000)' },
+    ...IMPORT_TIMEOUT_FLAG,
     ...DB_FLAG,
   },
   positionals: { min: 1, max: 1, names: 'FILE.ts' },
@@ -38,7 +39,7 @@ signal exits at once. Start several workers on one database to share the work.`,
     const concurrency = args.integer('concurrency', 1)
     const pollMs = args.integer('poll', 1000)
     const leaseMs = args.integer('lease', 30_000, 3)
-    const workflows = await loadWorkflows(file)
+    const workflows = await loadWorkflows(file, args)
     const storage = await openWritable(databasePath(args), { create: true })
     const log = (text: string) => out.line(`${new Date().toISOString()} ${text}`)
     const engine = createEngine({ storage, workflows, concurrency, runLeaseDurationMs: leaseMs, hooks: hooks(log, out) })
