@@ -12,7 +12,7 @@ import { createEngine } from '../engine/engine.ts'
 import { UnknownWorkflowError } from '../core/errors.ts'
 import { assertWellFormed } from '../core/identifiers.ts'
 import type { Command } from './command.ts'
-import { DB_FLAG, JSON_FLAG, databasePath, openWritable } from './database.ts'
+import { DB_FLAG, JSON_FLAG, databasePath, openWritable, refuseNonRegularFile } from './database.ts'
 import { printable } from './output.ts'
 import { IMPORT_TIMEOUT_FLAG, loadWorkflows } from './workflow-module.ts'
 
@@ -42,9 +42,11 @@ running worker picks the run up. Creates the database if it does not exist.`,
     const key = args.string('idempotency-key')
     if (key === '') throw args.usageError('--idempotency-key must not be empty')
     if (key !== undefined) assertWellFormed('--idempotency-key', key)
+    const dbPath = databasePath(args)
+    refuseNonRegularFile(dbPath)
     const workflows = await loadWorkflows(file, args)
     if (!workflows.some((w) => w.name === name)) throw new UnknownWorkflowError(name, workflows.map((w) => w.name))
-    const storage = await openWritable(databasePath(args), { create: true })
+    const storage = await openWritable(dbPath, { create: true })
     try {
       const engine = createEngine({ storage, workflows })
       const enqueue = engine.enqueue as (name: string, input: unknown, options?: { idempotencyKey?: string }) => ReturnType<typeof engine.enqueue>

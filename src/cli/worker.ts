@@ -13,7 +13,7 @@ import { createEngine } from '../engine/engine.ts'
 import type { EngineHooks } from '../engine/hooks.ts'
 import { oneLine, printable, type Output } from './output.ts'
 import type { Command } from './command.ts'
-import { DB_FLAG, databasePath, openWritable } from './database.ts'
+import { DB_FLAG, databasePath, openWritable, refuseNonRegularFile } from './database.ts'
 import { IMPORT_TIMEOUT_FLAG, loadWorkflows } from './workflow-module.ts'
 
 export const workerCommand: Command = {
@@ -39,8 +39,10 @@ signal exits at once. Start several workers on one database to share the work.`,
     const concurrency = args.integer('concurrency', 1)
     const pollMs = args.integer('poll', 1000)
     const leaseMs = args.integer('lease', 30_000, 3)
+    const dbPath = databasePath(args)
+    refuseNonRegularFile(dbPath)
     const workflows = await loadWorkflows(file, args)
-    const storage = await openWritable(databasePath(args), { create: true })
+    const storage = await openWritable(dbPath, { create: true })
     const log = (text: string) => out.line(`${new Date().toISOString()} ${text}`)
     const engine = createEngine({ storage, workflows, concurrency, runLeaseDurationMs: leaseMs, hooks: hooks(log, out) })
     const stopRequested = signalled(out)
