@@ -7,8 +7,9 @@
  */
 
 import { existsSync, statSync, type Stats } from 'node:fs'
-import { SQLiteStorage } from '../sqlite-bun.ts'
+import { runtime } from '#cli-runtime'
 import { createSQLiteInspector, type SQLiteInspector } from '../storage/sqlite/inspect.ts'
+import type { SQLiteStorageCore as SQLiteStorage } from '../storage/sqlite/storage.ts'
 import type { WorkflowRun } from '../core/types.ts'
 import { CliError, runIdArgument, type FlagSpec, type ParsedArgs } from './args.ts'
 
@@ -49,7 +50,7 @@ function fileKind(stats: Stats): string {
 export async function openReadonly(path: string): Promise<{ storage: SQLiteStorage; inspector: SQLiteInspector }> {
   refuseNonRegularFile(path)
   if (!existsSync(path)) throw missing(path)
-  const storage = new SQLiteStorage(path, { readonly: true })
+  const storage = new runtime.SQLiteStorage(path, { readonly: true })
   try {
     await storage.initialize()
   } catch (error) {
@@ -69,7 +70,7 @@ export async function openWritable(path: string, options: { create: boolean }): 
   if (!exists && !options.create) throw missing(path)
   // An empty file becomes a reflow database only for a command that would have created one.
   if (exists && (statSync(path).size > 0 || !options.create)) (await openReadonly(path)).storage.close()
-  const storage = new SQLiteStorage(path)
+  const storage = new runtime.SQLiteStorage(path)
   try {
     await storage.initialize()
   } catch (error) {

@@ -1,7 +1,8 @@
 /**
  * The `reflow` command line: run, inspect and repair the workflows in one reflow SQLite file.
- * Compiled into a single executable by scripts/build-cli.ts; src/cli/bin.js runs it through Bun for
- * the npm `bin` entry.
+ * Compiled into a single executable by scripts/build-cli.ts. The npm `bin` entry, src/cli/bin.js, runs
+ * it under Node from dist/cli/ (built with the library) or under Bun from src/; #cli-runtime
+ * (runtime.ts) holds what differs between the two.
  *
  * Exit codes: 0 success, 1 failure (one line on stderr: missing database, unknown run, not a reflow
  * database, a run in the wrong state, invalid input), 2 usage error (the message and a usage line).

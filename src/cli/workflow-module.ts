@@ -1,11 +1,7 @@
 /**
- * Loading the user's workflow module (`reflow worker FILE.ts`, `reflow enqueue FILE.ts …`).
- *
- * The module's `import … from 'reflow-ts'` (and its subpaths) must resolve to the library inside
- * this binary, even where no reflow-ts package is installed, and must yield the very objects the
- * CLI's engine uses. A Bun runtime plugin registers each entry as a virtual module whose exports are
- * the embedded module's own. (Virtual modules, not onResolve: Bun's runtime onResolve does not fire
- * for bare specifiers.) Every other import of the module resolves as usual from its own directory.
+ * Loading the user's workflow module (`reflow worker FILE.ts`, `reflow enqueue FILE.ts …`). The
+ * runtime imports it (#cli-runtime): under Bun its `import 'reflow-ts'` resolves to the library inside
+ * reflow itself; under Node it resolves from the user's project, and TypeScript needs Bun.
  *
  * Importing runs the module's top-level code, which reflow does not control: a top-level await that
  * never settles fails the import after a timeout (--import-timeout) instead of hanging, and a
@@ -16,36 +12,10 @@
 import { existsSync, writeSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import * as reflow from '../index.ts'
-import * as sqliteBun from '../sqlite-bun.ts'
-import * as testing from '../test.ts'
+import { runtime } from '#cli-runtime'
 import type { AnyWorkflow } from '../workflow/workflow.ts'
 import { CliError, type FlagSpec, type ParsedArgs } from './args.ts'
 import { oneLine, printable } from './output.ts'
-
-/**
- * The package entries a workflow module may import. Inside the binary the runtime is always Bun, so
- * every SQLite entry is the bun:sqlite one (same class, same file format; no native module needed).
- */
-const EMBEDDED: Record<string, object> = {
-  'reflow-ts': reflow,
-  'reflow-ts/sqlite': sqliteBun,
-  'reflow-ts/sqlite-bun': sqliteBun,
-  'reflow-ts/sqlite-node': sqliteBun,
-  'reflow-ts/test': testing,
-}
-
-/** Makes `import 'reflow-ts'` (and its subpaths) resolve to this binary's library, from any module. */
-export function provideEmbeddedLibrary(): void {
-  Bun.plugin({
-    name: 'reflow-ts (embedded)',
-    setup(build) {
-      for (const [specifier, module] of Object.entries(EMBEDDED)) {
-        build.module(specifier, () => ({ exports: { ...module }, loader: 'object' }))
-      }
-    },
-  })
-}
 
 /** A value made by createWorkflow(): what the engine needs to run it. */
 export function isWorkflow(value: unknown): value is AnyWorkflow {
@@ -75,7 +45,6 @@ export async function loadWorkflows(file: string, args: ParsedArgs): Promise<Any
   const timeoutMs = args.integer('import-timeout', DEFAULT_IMPORT_TIMEOUT_MS)
   const path = resolve(file)
   if (!existsSync(path)) throw new CliError(`no such file: ${file}`)
-  provideEmbeddedLibrary()
   const module = await importGuarded(file, pathToFileURL(path).href, timeoutMs)
   const found = new Set<AnyWorkflow>()
   for (const value of Object.values(module)) {
@@ -116,7 +85,7 @@ async function importGuarded(file: string, url: string, timeoutMs: number): Prom
     }, timeoutMs)
   })
   try {
-    return await Promise.race([import(url) as Promise<Record<string, unknown>>, timedOut])
+    return await Promise.race([runtime.importModule(url, file), timedOut])
   } catch (error) {
     if (error instanceof CliError) throw error
     throw new CliError(`cannot load ${file}: ${oneLine(error instanceof Error ? error.message : String(error))}`)
