@@ -1,7 +1,9 @@
 /**
  * Builds dist/ for npm: per-file ESM JavaScript and .d.ts from one `tsc -p tsconfig.build.json`
  * (unbundled, so every entry shares one copy of each module and `instanceof` on errors holds across
- * entry points), then checks that every target of package.json's exports map exists.
+ * entry points), then checks that every target of package.json's exports and imports maps exists.
+ * dist/cli/ is the `reflow` CLI for Node (the npm bin runs it); it is no API, so it ships without
+ * declarations.
  *
  * tsc rewrites relative `.ts` specifiers to `.js` in the JavaScript it emits but leaves them as `.ts`
  * in declarations. TypeScript 5 resolves those to the .d.ts beside them, earlier versions reject
@@ -32,10 +34,14 @@ export async function buildLibrary(): Promise<void> {
     if (rewritten !== text) await writeFile(full, rewritten)
     files++
   }
-  const missing = exportTargets(JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')).exports)
-    .filter((target) => !existsSync(path.join(root, target)))
-  if (missing.length > 0) throw new Error(`package.json exports targets missing after the build: ${missing.join(', ')}`)
-  console.log(`dist/: ${files} files (.js and .d.ts); every exports target exists`)
+  for await (const file of new Bun.Glob('cli/**/*.d.ts').scan({ cwd: dist })) {
+    await rm(path.join(dist, file))
+    files--
+  }
+  const { exports, imports } = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8'))
+  const missing = [...exportTargets(exports), ...exportTargets(imports)].filter((target) => !existsSync(path.join(root, target)))
+  if (missing.length > 0) throw new Error(`package.json exports or imports targets missing after the build: ${missing.join(', ')}`)
+  console.log(`dist/: ${files} files (.js and .d.ts); every exports and imports target exists`)
 }
 
 /** Removes what a previous library build left, keeping anything else in dist/ (the compiled CLI). */

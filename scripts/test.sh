@@ -3,7 +3,8 @@
 # guarantees in test/types), every Bun suite, then the Node suites.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+# Sourced, so a Bun that setup installed into .tools/bun is on this script's PATH (and its children's).
+source scripts/setup.sh
 
 echo "== typecheck" >&2
 bunx tsc --noEmit -p tsconfig.json

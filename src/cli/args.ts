@@ -3,6 +3,7 @@
  * flags. Anything a command did not declare is a usage error (exit 2), never silently ignored.
  */
 
+import { assertWellFormed } from '../core/identifiers.ts'
 import type { RunStatus } from '../core/types.ts'
 
 /** Wrong invocation: the message plus the command's usage line go to stderr, exit code 2. */
@@ -132,6 +133,13 @@ export function parseStatusList(args: ParsedArgs, flag: string, allowed: readonl
     }
   }
   return statuses as RunStatus[]
+}
+
+/** The RUN_ID positional (the first), refused unless it is well-formed Unicode as every stored id is. */
+export function runIdArgument(args: ParsedArgs): string {
+  const runId = args.positionals[0]!
+  assertWellFormed('Run id', runId)
+  return runId
 }
 
 /** The flag table of a command's help text. */

@@ -8,6 +8,7 @@
 
 import type { Command } from './command.ts'
 import { DB_FLAG, JSON_FLAG, transitionRun } from './database.ts'
+import { printable } from './output.ts'
 
 export const cancelCommand: Command = {
   name: 'cancel',
@@ -24,7 +25,7 @@ cancelled (exit 1).`,
       if (args.boolean('json')) {
         out.json({ id: before.id, workflow: before.workflow, status: 'cancelled', previousStatus: before.status })
       } else {
-        out.line(`Cancelled run ${before.id} (${before.workflow}, was ${before.status}).`)
+        out.line(`Cancelled run ${printable(before.id)} (${printable(before.workflow)}, was ${printable(before.status)}).`)
       }
     })
     return 0

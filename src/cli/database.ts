@@ -2,13 +2,16 @@
  * Which database a command uses (--db, else REFLOW_DB, else ./reflow.db) and how it opens it.
  * Read-only commands never create or modify the file. Commands that write validate an existing file
  * read-only first, so pointing --db at some other SQLite file fails instead of adding reflow tables.
+ * A path that exists but is not a regular file (/dev/null, a directory, a FIFO) is refused before
+ * anything opens it: SQLite would create a journal beside a device, and opening a FIFO blocks.
  */
 
-import { existsSync, statSync } from 'node:fs'
-import { SQLiteStorage } from '../sqlite-bun.ts'
+import { existsSync, statSync, type Stats } from 'node:fs'
+import { runtime } from '#cli-runtime'
 import { createSQLiteInspector, type SQLiteInspector } from '../storage/sqlite/inspect.ts'
+import type { SQLiteStorageCore as SQLiteStorage } from '../storage/sqlite/storage.ts'
 import type { WorkflowRun } from '../core/types.ts'
-import { CliError, type FlagSpec, type ParsedArgs } from './args.ts'
+import { CliError, runIdArgument, type FlagSpec, type ParsedArgs } from './args.ts'
 
 export const DB_FLAG: Record<string, FlagSpec> = {
   db: { type: 'string', value: 'PATH', description: 'database file (default: $REFLOW_DB, else ./reflow.db)' },
@@ -22,10 +25,32 @@ export function databasePath(args: ParsedArgs, env: Record<string, string | unde
   return args.string('db') ?? (env.REFLOW_DB || './reflow.db')
 }
 
+/** Throws a CliError when `path` exists but is not a regular file (after following symlinks). */
+export function refuseNonRegularFile(path: string): void {
+  let stats: Stats | undefined
+  try {
+    stats = statSync(path, { throwIfNoEntry: false })
+  } catch {
+    return // not ours to explain (say, a directory on the way that cannot be searched): opening will
+  }
+  if (stats === undefined || stats.isFile()) return
+  throw new CliError(`${path} is ${fileKind(stats)}, not a regular file: the database must be a SQLite file`)
+}
+
+function fileKind(stats: Stats): string {
+  if (stats.isDirectory()) return 'a directory'
+  if (stats.isFIFO()) return 'a FIFO (named pipe)'
+  if (stats.isCharacterDevice()) return 'a character device'
+  if (stats.isBlockDevice()) return 'a block device'
+  if (stats.isSocket()) return 'a socket'
+  return 'a special file'
+}
+
 /** Opens an existing reflow database read-only and validates it; fails with one clear line otherwise. */
 export async function openReadonly(path: string): Promise<{ storage: SQLiteStorage; inspector: SQLiteInspector }> {
+  refuseNonRegularFile(path)
   if (!existsSync(path)) throw missing(path)
-  const storage = new SQLiteStorage(path, { readonly: true })
+  const storage = new runtime.SQLiteStorage(path, { readonly: true })
   try {
     await storage.initialize()
   } catch (error) {
@@ -40,10 +65,12 @@ export async function openReadonly(path: string): Promise<{ storage: SQLiteStora
  * missing (or empty) one is created only when `create` is set (worker, enqueue).
  */
 export async function openWritable(path: string, options: { create: boolean }): Promise<SQLiteStorage> {
+  refuseNonRegularFile(path)
   const exists = existsSync(path)
   if (!exists && !options.create) throw missing(path)
-  if (exists && statSync(path).size > 0) (await openReadonly(path)).storage.close()
-  const storage = new SQLiteStorage(path)
+  // An empty file becomes a reflow database only for a command that would have created one.
+  if (exists && (statSync(path).size > 0 || !options.create)) (await openReadonly(path)).storage.close()
+  const storage = new runtime.SQLiteStorage(path)
   try {
     await storage.initialize()
   } catch (error) {
@@ -69,7 +96,7 @@ export async function transitionRun(
   transition: (storage: SQLiteStorage, runId: string) => Promise<boolean>,
   report: (storage: SQLiteStorage, before: WorkflowRun) => Promise<void> | void,
 ): Promise<void> {
-  const runId = args.positionals[0]!
+  const runId = runIdArgument(args)
   const storage = await openWritable(databasePath(args), { create: false })
   try {
     const before = await storage.getRun(runId)

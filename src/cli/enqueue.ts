@@ -10,19 +10,22 @@
 
 import { createEngine } from '../engine/engine.ts'
 import { UnknownWorkflowError } from '../core/errors.ts'
+import { assertWellFormed } from '../core/identifiers.ts'
 import type { Command } from './command.ts'
-import { DB_FLAG, JSON_FLAG, databasePath, openWritable } from './database.ts'
-import { loadWorkflows } from './workflow-module.ts'
+import { DB_FLAG, JSON_FLAG, databasePath, openWritable, refuseNonRegularFile } from './database.ts'
+import { printable } from './output.ts'
+import { IMPORT_TIMEOUT_FLAG, loadWorkflows } from './workflow-module.ts'
 
 export const enqueueCommand: Command = {
   name: 'enqueue',
   summary: 'Validate input with a workflow\'s schema and record a pending run.',
-  usage: 'reflow enqueue FILE.ts WORKFLOW JSON [--idempotency-key K] [--db PATH] [--json]',
+  usage: 'reflow enqueue FILE.ts WORKFLOW JSON [--idempotency-key K] [--import-timeout MS] [--db PATH] [--json]',
   details: `FILE.ts is loaded as by \`reflow worker\`; WORKFLOW is one of the workflow names it exports; JSON is
 the input (quote it for your shell: '{"email":"ada@example.com"}'). Prints the new run's id; a
 running worker picks the run up. Creates the database if it does not exist.`,
   flags: {
     'idempotency-key': { type: 'string', value: 'K', description: 'at most one run per key: repeating returns the same run' },
+    ...IMPORT_TIMEOUT_FLAG,
     ...DB_FLAG,
     ...JSON_FLAG,
   },
@@ -38,9 +41,12 @@ running worker picks the run up. Creates the database if it does not exist.`,
     }
     const key = args.string('idempotency-key')
     if (key === '') throw args.usageError('--idempotency-key must not be empty')
-    const workflows = await loadWorkflows(file)
+    if (key !== undefined) assertWellFormed('--idempotency-key', key)
+    const dbPath = databasePath(args)
+    refuseNonRegularFile(dbPath)
+    const workflows = await loadWorkflows(file, args)
     if (!workflows.some((w) => w.name === name)) throw new UnknownWorkflowError(name, workflows.map((w) => w.name))
-    const storage = await openWritable(databasePath(args), { create: true })
+    const storage = await openWritable(dbPath, { create: true })
     try {
       const engine = createEngine({ storage, workflows })
       const enqueue = engine.enqueue as (name: string, input: unknown, options?: { idempotencyKey?: string }) => ReturnType<typeof engine.enqueue>
@@ -49,7 +55,7 @@ running worker picks the run up. Creates the database if it does not exist.`,
         const { id, workflow, status, idempotencyKey, createdAt } = run
         out.json({ id, workflow, status, input: run.input, idempotencyKey, createdAt })
       } else {
-        out.line(run.id)
+        out.line(printable(run.id))
       }
       return 0
     } finally {

@@ -1,7 +1,8 @@
 /**
  * The `reflow` command line: run, inspect and repair the workflows in one reflow SQLite file.
- * Compiled into a single executable by scripts/build-cli.ts; src/cli/bin.js runs it through Bun for
- * the npm `bin` entry.
+ * Compiled into a single executable by scripts/build-cli.ts. The npm `bin` entry, src/cli/bin.js, runs
+ * it under Node from dist/cli/ (built with the library) or under Bun from src/; #cli-runtime
+ * (runtime.ts) holds what differs between the two.
  *
  * Exit codes: 0 success, 1 failure (one line on stderr: missing database, unknown run, not a reflow
  * database, a run in the wrong state, invalid input), 2 usage error (the message and a usage line).
@@ -16,7 +17,7 @@ import { parseArgs, UsageError } from './args.ts'
 import { cancelCommand } from './cancel.ts'
 import { commandHelp, type Command } from './command.ts'
 import { enqueueCommand } from './enqueue.ts'
-import { createOutput, flushOutput, oneLine, type Output } from './output.ts'
+import { createOutput, flushOutput, oneLine, printable, type Output } from './output.ts'
 import { purgeCommand } from './purge.ts'
 import { retryCommand } from './retry.ts'
 import { runsCommand } from './runs.ts'
@@ -82,13 +83,13 @@ export async function main(argv: readonly string[], out: Output): Promise<number
   } catch (error) {
     if (error instanceof UsageError) return usageError(out, `${command.name}: ${error.message}`, error.usage)
     out.note(`reflow: ${oneLine(error instanceof Error ? error.message : String(error))}`)
-    if (process.env.REFLOW_DEBUG && error instanceof Error && error.stack) out.note(error.stack)
+    if (process.env.REFLOW_DEBUG && error instanceof Error && error.stack) out.note(error.stack.split('\n').map(printable).join('\n'))
     return 1
   }
 }
 
 function usageError(out: Output, message: string, usage: string): number {
-  out.note(`reflow: ${message}`)
+  out.note(`reflow: ${oneLine(message)}`)
   out.note(`usage: ${usage}`)
   return 2
 }

@@ -1,6 +1,10 @@
 /**
  * How the CLI writes: colour only on a terminal and never under NO_COLOR, aligned tables, relative
  * times and short durations for people; `--json` output is plain JSON on stdout, one document.
+ *
+ * Everything read from a database or a workflow module (names, keys, inputs, outputs, errors) is data
+ * that a terminal must print, not obey: human output passes it through `printable` (text) or
+ * `jsonText` (values), which escape every character a terminal may act on. `--json` is `jsonText`.
  */
 
 import type { RunStatus } from '../core/types.ts'
@@ -34,10 +38,10 @@ export function createOutput(env: Record<string, string | undefined> = process.e
     color,
     line: (text = '') => void process.stdout.write(`${text}\n`),
     note: (text) => void process.stderr.write(`${text}\n`),
-    json: (value) => void process.stdout.write(`${JSON.stringify(value, null, 2)}\n`),
+    json: (value) => void process.stdout.write(`${jsonText(value, 2)}\n`),
     bold: (text) => paint('bold', text),
     dim: (text) => paint('dim', text),
-    status: (status) => (Object.hasOwn(STATUS_COLOURS, status) ? paint(STATUS_COLOURS[status as RunStatus], status) : status),
+    status: (status) => (Object.hasOwn(STATUS_COLOURS, status) ? paint(STATUS_COLOURS[status as RunStatus], status) : printable(status)),
   }
 }
 
@@ -98,11 +102,37 @@ export function when(time: number | null, now: number): string {
 /** JSON text of a stored value, cut to `max` characters with an ellipsis (undefined shows as "-"). */
 export function preview(value: unknown, max: number): string {
   if (value === undefined) return '-'
-  const text = JSON.stringify(value)
+  const text = jsonText(value)
   return text.length > max ? `${text.slice(0, max - 1)}…` : text
 }
 
-/** Keeps a message to one line, for stderr. */
+/** Keeps a message to one printable line, for stderr. */
 export function oneLine(text: string): string {
-  return text.replace(/\s*\n\s*/g, ' ').trim()
+  return printable(text.replace(/\s*\n\s*/g, ' ').trim())
+}
+
+/**
+ * What a terminal may act on instead of printing: C0 controls (newline and tab included: a newline in
+ * a name would forge a line of output), DEL, C1 controls, the bidi embeddings, overrides and isolates
+ * (U+202A–U+202E, U+2066–U+2069), and UTF-16 surrogates without their other half.
+ */
+const CONTROL = /[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g
+/** The same, minus C0 controls: raw ones in JSON text are its own line breaks (JSON.stringify escapes the rest). */
+const CONTROL_IN_JSON = /[\x7f-\x9f\u202a-\u202e\u2066-\u2069]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g
+const NAMED_ESCAPES: Record<string, string> = { '\t': '\\t', '\n': '\\n', '\r': '\\r' }
+
+const hex = (char: string, digits: number) => char.charCodeAt(0).toString(16).padStart(digits, '0')
+
+/**
+ * Text from a database or a workflow module, safe to print: every control character (see CONTROL)
+ * becomes an escape such as \x1b, \n or \u202e. Use it on every stored string a human renderer prints.
+ */
+export function printable(text: string): string {
+  return text.replace(CONTROL, (char) => NAMED_ESCAPES[char] ?? (char <= '\xff' ? `\\x${hex(char, 2)}` : `\\u${hex(char, 4)}`))
+}
+
+/** JSON.stringify, with the control characters it leaves raw (DEL, C1, bidi controls) written as \u escapes. */
+export function jsonText(value: unknown, space?: number): string {
+  const text: string | undefined = JSON.stringify(value, null, space)
+  return (text ?? 'null').replace(CONTROL_IN_JSON, (char) => `\\u${hex(char, 4)}`)
 }

@@ -15,7 +15,7 @@ import { createSQLiteInspector, type PurgeResult } from '../storage/sqlite/inspe
 import { parseStatusList, type ParsedArgs } from './args.ts'
 import type { Command } from './command.ts'
 import { DB_FLAG, JSON_FLAG, databasePath, openReadonly, openWritable } from './database.ts'
-import { table, type Output } from './output.ts'
+import { printable, table, type Output } from './output.ts'
 
 const FINISHED: readonly RunStatus[] = ['completed', 'failed', 'cancelled']
 const UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }
@@ -84,7 +84,7 @@ function print(result: PurgeResult, request: Request, out: Output): void {
   }
   const verb = request.dryRun ? 'Would remove' : 'Removed'
   out.line(`${verb} ${plural(result.runs, 'run')} and ${plural(result.steps, 'step')} (${which}, finished before ${cutoff}):`)
-  const rows = result.groups.map((g) => [g.workflow, out.status(g.status), String(g.runs), String(g.steps)])
+  const rows = result.groups.map((g) => [printable(g.workflow), out.status(g.status), String(g.runs), String(g.steps)])
   out.line(indent(table(['WORKFLOW', 'STATUS', 'RUNS', 'STEPS'], rows, out, [2, 3])))
 }
 

@@ -9,6 +9,7 @@
 
 import type { Command } from './command.ts'
 import { DB_FLAG, JSON_FLAG, transitionRun } from './database.ts'
+import { printable } from './output.ts'
 
 export const retryCommand: Command = {
   name: 'retry',
@@ -25,8 +26,8 @@ completed are kept and not run again. Other runs cannot be retried (exit 1).`,
       if (args.boolean('json')) {
         out.json({ id: before.id, workflow: before.workflow, status: 'pending', previousStatus: before.status, keptSteps })
       } else {
-        const kept = keptSteps.length === 0 ? 'no steps recorded' : `keeps ${keptSteps.join(', ')}`
-        out.line(`Run ${before.id} (${before.workflow}) is pending again (${kept}); a worker will resume it.`)
+        const kept = keptSteps.length === 0 ? 'no steps recorded' : `keeps ${keptSteps.map(printable).join(', ')}`
+        out.line(`Run ${printable(before.id)} (${printable(before.workflow)}) is pending again (${kept}); a worker will resume it.`)
       }
     })
     return 0

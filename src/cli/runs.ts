@@ -17,7 +17,7 @@ import type { RunSummary } from '../storage/sqlite/inspect.ts'
 import { parseStatusList } from './args.ts'
 import type { Command } from './command.ts'
 import { DB_FLAG, JSON_FLAG, databasePath, openReadonly } from './database.ts'
-import { ago, duration, table, type Output } from './output.ts'
+import { ago, duration, printable, table, type Output } from './output.ts'
 
 const ERROR_CHARS = 60
 
@@ -66,14 +66,14 @@ function print(runs: RunSummary[], now: number, out: Output): void {
     return
   }
   const rows = runs.map((run) => [
-    run.id,
-    run.workflow,
+    printable(run.id),
+    printable(run.workflow),
     out.status(run.status),
-    run.step ? run.step.name : '-',
+    run.step ? printable(run.step.name) : '-',
     run.step ? String(run.step.attempts) : '-',
     ago(run.createdAt, now),
     run.startedAt === null || run.status === 'pending' ? '-' : duration((run.finishedAt ?? now) - run.startedAt),
-    run.error === null ? '' : firstLine(run.error, ERROR_CHARS),
+    run.error === null ? '' : printable(firstLine(run.error, ERROR_CHARS)),
   ])
   out.line(table(['ID', 'WORKFLOW', 'STATUS', 'STEP', 'ATTEMPTS', 'AGE', 'DURATION', 'ERROR'], rows, out, [4]))
 }

@@ -22,10 +22,10 @@
 
 import type { AttemptRecord } from '../core/types.ts'
 import type { RunRecord, StepRecord } from '../storage/sqlite/inspect.ts'
-import { CliError } from './args.ts'
+import { CliError, runIdArgument } from './args.ts'
 import type { Command } from './command.ts'
 import { DB_FLAG, JSON_FLAG, databasePath, openReadonly } from './database.ts'
-import { duration, preview, when, type Output } from './output.ts'
+import { duration, jsonText, preview, printable, when, type Output } from './output.ts'
 
 const PREVIEW_CHARS = 72
 
@@ -44,7 +44,7 @@ with --full). Steps not yet reached are not listed. Opens the database read-only
   positionals: { min: 1, max: 1, names: 'RUN_ID' },
 
   async run(args, out) {
-    const runId = args.positionals[0]!
+    const runId = runIdArgument(args)
     const { storage, inspector } = await openReadonly(databasePath(args))
     try {
       const found = await inspector.getRun(runId)
@@ -74,27 +74,28 @@ function print(
   now: number,
   out: Output,
 ): void {
-  const value = (v: unknown) => (full ? JSON.stringify(v, null, 2) ?? '-' : preview(v, PREVIEW_CHARS))
+  const value = (v: unknown) => (v === undefined ? '-' : full ? jsonText(v, 2) : preview(v, PREVIEW_CHARS))
   const fields: [string, string][] = [
-    ['Workflow', run.workflow],
+    ['Workflow', printable(run.workflow)],
     ['Status', out.status(run.status)],
     ['Input', value(run.input)],
   ]
-  if (run.idempotencyKey !== null) fields.push(['Key', run.idempotencyKey])
+  if (run.idempotencyKey !== null) fields.push(['Key', printable(run.idempotencyKey)])
   fields.push(['Created', when(run.createdAt, now)], ['Started', when(run.startedAt, now)])
   if (run.finishedAt !== null) {
     const took = run.durationMs === null ? '' : `, took ${duration(run.durationMs)}`
     fields.push(['Finished', `${when(run.finishedAt, now)}${took}`])
   }
   if (run.status === 'running') {
-    const owner = run.leaseOwner === null ? '' : `, held by ${run.leaseOwner}`
-    fields.push(['Lease', `${run.leaseId ?? '-'}${owner}, last heartbeat ${run.heartbeatAt === null ? '-' : when(run.heartbeatAt, now)}`])
+    const owner = run.leaseOwner === null ? '' : `, held by ${printable(run.leaseOwner)}`
+    fields.push(['Lease', `${printable(run.leaseId ?? '-')}${owner}, last heartbeat ${run.heartbeatAt === null ? '-' : when(run.heartbeatAt, now)}`])
   }
   if (run.status === 'pending' && run.availableAt !== null && run.availableAt > now) {
-    const failures = run.attempt === 0 ? '' : ` (step "${run.currentStep}" after ${run.attempt} failed attempt${run.attempt === 1 ? '' : 's'})`
+    const step = printable(run.currentStep ?? '?')
+    const failures = run.attempt === 0 ? '' : ` (step "${step}" after ${run.attempt} failed attempt${run.attempt === 1 ? '' : 's'})`
     fields.push(['Due', `${when(run.availableAt, now)}${failures}`])
   }
-  out.line(`${out.bold('Run')} ${run.id}`)
+  out.line(`${out.bold('Run')} ${printable(run.id)}`)
   for (const [label, text] of fields) out.line(`  ${label.padEnd(9)}${indent(text, 11)}`)
   out.line()
   if (steps.length === 0) {
@@ -102,22 +103,23 @@ function print(
     return
   }
   out.line(out.bold('Steps'))
-  const nameWidth = Math.max(...steps.map((s) => s.name.length))
-  for (const step of steps) {
+  const names = steps.map((s) => printable(s.name))
+  const nameWidth = Math.max(...names.map((name) => name.length))
+  for (const [i, step] of steps.entries()) {
     const attempts = `${step.attempts} attempt${step.attempts === 1 ? '' : 's'}`
     const took = duration(step.durationMs)
     const status = out.status(step.status) + ' '.repeat(Math.max(0, 9 - step.status.length))
-    out.line(`  ${String(step.seq).padStart(2)}. ${step.name.padEnd(nameWidth)}  ${status}  ${attempts.padEnd(10)}  ${took}`)
-    if (step.error !== null) out.line(`      error:  ${indent(step.error, 14)}`)
+    out.line(`  ${String(step.seq).padStart(2)}. ${names[i]!.padEnd(nameWidth)}  ${status}  ${attempts.padEnd(10)}  ${took}`)
+    if (step.error !== null) out.line(`      error:  ${printable(step.error)}`)
     if (step.output !== undefined || step.status === 'completed') out.line(`      output: ${indent(value(step.output), 14)}`)
   }
   if (attempts.length === 0) return
   out.line()
   out.line(out.bold('Failed attempts'))
   for (const a of attempts) {
-    out.line(`  ${a.stepName} #${a.attempt}  ${out.status(a.status)}  ${when(a.endedAt, now)}`)
-    out.line(`      ${a.errorName}: ${indent(a.errorMessage, 6)}`)
-    if (full && a.errorStack) out.line(`      ${indent(a.errorStack, 6)}`)
+    out.line(`  ${printable(a.stepName)} #${a.attempt}  ${out.status(a.status)}  ${when(a.endedAt, now)}`)
+    out.line(`      ${printable(a.errorName)}: ${printable(a.errorMessage)}`)
+    if (full && a.errorStack) for (const line of a.errorStack.split('\n')) out.line(`      ${printable(line)}`)
   }
 }
 

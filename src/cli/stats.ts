@@ -13,7 +13,7 @@
 import { RunStatuses, type RunStatus } from '../core/types.ts'
 import type { Command } from './command.ts'
 import { DB_FLAG, JSON_FLAG, databasePath, openReadonly } from './database.ts'
-import { ago, table } from './output.ts'
+import { ago, printable, table } from './output.ts'
 
 const STATUSES = Object.values(RunStatuses)
 
@@ -54,11 +54,11 @@ workers are), and how many runs completed in the last minute and hour. Opens the
       }
       const header = ['WORKFLOW', ...STATUSES.map((s) => s.toUpperCase()), 'TOTAL']
       const row = (name: string, counts: Counts) => [name, ...STATUSES.map((s) => String(counts[s])), String(sum(counts))]
-      const rows = workflows.map((w) => row(w.workflow, w.byStatus))
+      const rows = workflows.map((w) => row(printable(w.workflow), w.byStatus))
       if (workflows.length > 1) rows.push(row(out.dim('(all)'), byStatus))
       out.line(table(header, rows, out, header.map((_, i) => i).slice(1)))
       out.line()
-      out.line(`Oldest pending: ${oldestPending ? `${ago(oldestPending.createdAt, now)} (run ${oldestPending.id}, ${oldestPending.workflow})` : 'none'}`)
+      out.line(`Oldest pending: ${oldestPending ? `${ago(oldestPending.createdAt, now)} (run ${printable(oldestPending.id)}, ${printable(oldestPending.workflow)})` : 'none'}`)
       out.line(`Completed:      ${completedLastMinute} in the last minute, ${completedLastHour} in the last hour`)
       return 0
     } finally {

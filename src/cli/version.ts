@@ -1,10 +1,11 @@
 /**
- * `reflow version`: the reflow-ts version built into this binary.
+ * `reflow version`: the reflow-ts version and the runtime running it.
  *
- * --json prints: { name: "reflow-ts", version: string, bun: string }
+ * --json prints: { name: "reflow-ts", version: string, bun: string } under Bun (the compiled binary),
+ * { name: "reflow-ts", version: string, node: string } under Node.
  */
 
-import pkg from '../../package.json' with { type: 'json' }
+import { runtime } from '#cli-runtime'
 import type { Command } from './command.ts'
 import { JSON_FLAG } from './database.ts'
 
@@ -12,13 +13,14 @@ export const versionCommand: Command = {
   name: 'version',
   summary: 'Print the reflow-ts version.',
   usage: 'reflow version [--json]',
-  details: 'Also available as `reflow --version`. Prints the library version and the Bun runtime version.',
+  details: 'Also available as `reflow --version`. Prints the library version and the runtime (Bun or Node) version.',
   flags: { ...JSON_FLAG },
   positionals: { min: 0, max: 0, names: '' },
 
   async run(args, out) {
-    if (args.boolean('json')) out.json({ name: pkg.name, version: pkg.version, bun: Bun.version })
-    else out.line(`${pkg.name} ${pkg.version} (bun ${Bun.version})`)
+    const { name, version, packageName, packageVersion } = runtime
+    if (args.boolean('json')) out.json({ name: packageName, version: packageVersion, [name]: version })
+    else out.line(`${packageName} ${packageVersion} (${name} ${version})`)
     return 0
   },
 }

@@ -11,15 +11,15 @@
 
 import { createEngine } from '../engine/engine.ts'
 import type { EngineHooks } from '../engine/hooks.ts'
-import { oneLine, type Output } from './output.ts'
+import { oneLine, printable, type Output } from './output.ts'
 import type { Command } from './command.ts'
-import { DB_FLAG, databasePath, openWritable } from './database.ts'
-import { loadWorkflows } from './workflow-module.ts'
+import { DB_FLAG, databasePath, openWritable, refuseNonRegularFile } from './database.ts'
+import { IMPORT_TIMEOUT_FLAG, loadWorkflows } from './workflow-module.ts'
 
 export const workerCommand: Command = {
   name: 'worker',
   summary: 'Run the workflows a module exports until SIGINT/SIGTERM.',
-  usage: 'reflow worker FILE.ts [--concurrency N] [--poll MS] [--lease MS] [--db PATH]',
+  usage: 'reflow worker FILE.ts [--concurrency N] [--poll MS] [--lease MS] [--import-timeout MS] [--db PATH]',
   details: `Every exported createWorkflow() value (or array of them) in FILE.ts is registered. Inside FILE.ts,
 'reflow-ts' and its subpaths resolve to the library built into reflow; other imports resolve from
 FILE.ts's directory as usual. Creates the database if it does not exist.
@@ -29,6 +29,7 @@ signal exits at once. Start several workers on one database to share the work.`,
     concurrency: { type: 'string', value: 'N', description: 'runs executed in parallel (default 1)' },
     poll: { type: 'string', value: 'MS', description: 'how often to look for new runs when idle (default 1000)' },
     lease: { type: 'string', value: 'MS', description: 'how long a crashed worker holds its runs (default 30000)' },
+    ...IMPORT_TIMEOUT_FLAG,
     ...DB_FLAG,
   },
   positionals: { min: 1, max: 1, names: 'FILE.ts' },
@@ -38,15 +39,17 @@ signal exits at once. Start several workers on one database to share the work.`,
     const concurrency = args.integer('concurrency', 1)
     const pollMs = args.integer('poll', 1000)
     const leaseMs = args.integer('lease', 30_000, 3)
-    const workflows = await loadWorkflows(file)
-    const storage = await openWritable(databasePath(args), { create: true })
+    const dbPath = databasePath(args)
+    refuseNonRegularFile(dbPath)
+    const workflows = await loadWorkflows(file, args)
+    const storage = await openWritable(dbPath, { create: true })
     const log = (text: string) => out.line(`${new Date().toISOString()} ${text}`)
     const engine = createEngine({ storage, workflows, concurrency, runLeaseDurationMs: leaseMs, hooks: hooks(log, out) })
     const stopRequested = signalled(out)
     try {
       await engine.start(pollMs)
-      const names = workflows.map((w) => w.name).join(', ')
-      log(`worker started (pid ${process.pid}): ${workflows.length} workflow${workflows.length === 1 ? '' : 's'} (${names}) on ${storage.path}, concurrency ${concurrency}, poll ${pollMs}ms, lease ${leaseMs}ms`)
+      const names = workflows.map((w) => printable(w.name)).join(', ')
+      log(`worker started (pid ${process.pid}): ${workflows.length} workflow${workflows.length === 1 ? '' : 's'} (${names}) on ${printable(storage.path)}, concurrency ${concurrency}, poll ${pollMs}ms, lease ${leaseMs}ms`)
       const signal = await stopRequested
       log(`${signal}: stopping, waiting for steps in flight to finish (signal again to exit now)`)
       await engine.stop()
@@ -60,9 +63,9 @@ signal exits at once. Start several workers on one database to share the work.`,
 
 function hooks(log: (text: string) => void, out: Output): EngineHooks {
   return {
-    onRunComplete: ({ runId, workflow }) => log(`run ${runId} completed (${workflow})`),
+    onRunComplete: ({ runId, workflow }) => log(`run ${printable(runId)} completed (${printable(workflow)})`),
     onRunFailed: ({ runId, workflow, stepName, error }) =>
-      log(`run ${runId} failed (${workflow}) at step "${stepName}": ${oneLine(error.message)}`),
+      log(`run ${printable(runId)} failed (${printable(workflow)}) at step "${printable(stepName)}": ${oneLine(error.message)}`),
     onError: (error) => out.note(`${new Date().toISOString()} error: ${oneLine(error.message)}`),
   }
 }

@@ -1,46 +1,21 @@
 /**
- * Loading the user's workflow module (`reflow worker FILE.ts`, `reflow enqueue FILE.ts …`).
+ * Loading the user's workflow module (`reflow worker FILE.ts`, `reflow enqueue FILE.ts …`). The
+ * runtime imports it (#cli-runtime): under Bun its `import 'reflow-ts'` resolves to the library inside
+ * reflow itself; under Node it resolves from the user's project, and TypeScript needs Bun.
  *
- * The module's `import … from 'reflow-ts'` (and its subpaths) must resolve to the library inside
- * this binary, even where no reflow-ts package is installed, and must yield the very objects the
- * CLI's engine uses. A Bun runtime plugin registers each entry as a virtual module whose exports are
- * the embedded module's own. (Virtual modules, not onResolve: Bun's runtime onResolve does not fire
- * for bare specifiers.) Every other import of the module resolves as usual from its own directory.
+ * Importing runs the module's top-level code, which reflow does not control: a top-level await that
+ * never settles fails the import after a timeout (--import-timeout) instead of hanging, and a
+ * process.exit during the import is reported on stderr with a non-zero exit code instead of
+ * passing for success.
  */
 
-import { existsSync } from 'node:fs'
+import { existsSync, writeSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import * as reflow from '../index.ts'
-import * as sqliteBun from '../sqlite-bun.ts'
-import * as testing from '../test.ts'
+import { runtime } from '#cli-runtime'
 import type { AnyWorkflow } from '../workflow/workflow.ts'
-import { CliError } from './args.ts'
-import { oneLine } from './output.ts'
-
-/**
- * The package entries a workflow module may import. Inside the binary the runtime is always Bun, so
- * every SQLite entry is the bun:sqlite one (same class, same file format; no native module needed).
- */
-const EMBEDDED: Record<string, object> = {
-  'reflow-ts': reflow,
-  'reflow-ts/sqlite': sqliteBun,
-  'reflow-ts/sqlite-bun': sqliteBun,
-  'reflow-ts/sqlite-node': sqliteBun,
-  'reflow-ts/test': testing,
-}
-
-/** Makes `import 'reflow-ts'` (and its subpaths) resolve to this binary's library, from any module. */
-export function provideEmbeddedLibrary(): void {
-  Bun.plugin({
-    name: 'reflow-ts (embedded)',
-    setup(build) {
-      for (const [specifier, module] of Object.entries(EMBEDDED)) {
-        build.module(specifier, () => ({ exports: { ...module }, loader: 'object' }))
-      }
-    },
-  })
-}
+import { CliError, type FlagSpec, type ParsedArgs } from './args.ts'
+import { oneLine, printable } from './output.ts'
 
 /** A value made by createWorkflow(): what the engine needs to run it. */
 export function isWorkflow(value: unknown): value is AnyWorkflow {
@@ -51,20 +26,26 @@ export function isWorkflow(value: unknown): value is AnyWorkflow {
   )
 }
 
+export const DEFAULT_IMPORT_TIMEOUT_MS = 30_000
+
+export const IMPORT_TIMEOUT_FLAG: Record<string, FlagSpec> = {
+  'import-timeout': {
+    type: 'string',
+    value: 'MS',
+    description: `how long FILE.ts may take to load (default ${DEFAULT_IMPORT_TIMEOUT_MS})`,
+  },
+}
+
 /**
- * Imports `file` (relative to the working directory) and returns every workflow it exports,
- * directly or in an exported array, each once.
+ * Imports the workflows file a command names (`file`, relative to the working directory; the
+ * --import-timeout flag in `args`) and returns every workflow it exports, directly or in an exported
+ * array, each once.
  */
-export async function loadWorkflows(file: string): Promise<AnyWorkflow[]> {
+export async function loadWorkflows(file: string, args: ParsedArgs): Promise<AnyWorkflow[]> {
+  const timeoutMs = args.integer('import-timeout', DEFAULT_IMPORT_TIMEOUT_MS)
   const path = resolve(file)
   if (!existsSync(path)) throw new CliError(`no such file: ${file}`)
-  provideEmbeddedLibrary()
-  let module: Record<string, unknown>
-  try {
-    module = await import(pathToFileURL(path).href)
-  } catch (error) {
-    throw new CliError(`cannot load ${file}: ${oneLine(error instanceof Error ? error.message : String(error))}`)
-  }
+  const module = await importGuarded(file, pathToFileURL(path).href, timeoutMs)
   const found = new Set<AnyWorkflow>()
   for (const value of Object.values(module)) {
     if (isWorkflow(value)) found.add(value)
@@ -74,4 +55,43 @@ export async function loadWorkflows(file: string): Promise<AnyWorkflow[]> {
     throw new CliError(`${file} exports no workflows (export the values createWorkflow() returns)`)
   }
   return [...found]
+}
+
+/**
+ * import(url), guarded against what the module's top-level code may do: never finish (rejects after
+ * `timeoutMs`), or end the process (the 'exit' listener says so on stderr, synchronously as exit
+ * listeners must, and turns an exit code of 0 into 1).
+ */
+async function importGuarded(file: string, url: string, timeoutMs: number): Promise<Record<string, unknown>> {
+  const name = printable(file)
+  const realExit = process.exit
+  let exitCalled = false
+  process.exit = ((code?: number | string | null) => {
+    exitCalled = true
+    return realExit.call(process, code)
+  }) as typeof process.exit
+  const onExit = (code: number) => {
+    const how = exitCalled ? `called process.exit(${code})` : `ended the process (exit code ${code})`
+    writeSync(2, `reflow: ${name} ${how} while being imported; reflow did nothing\n`)
+    if (!code) process.exitCode = 1
+  }
+  process.on('exit', onExit)
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const message = `${name} did not finish loading within ${timeoutMs}ms: its top-level code is still waiting ` +
+        '(an await that never settles?). Use --import-timeout MS if it is only slow.'
+      reject(new CliError(message))
+    }, timeoutMs)
+  })
+  try {
+    return await Promise.race([runtime.importModule(url, file), timedOut])
+  } catch (error) {
+    if (error instanceof CliError) throw error
+    throw new CliError(`cannot load ${file}: ${oneLine(error instanceof Error ? error.message : String(error))}`)
+  } finally {
+    clearTimeout(timer)
+    process.off('exit', onExit)
+    process.exit = realExit
+  }
 }

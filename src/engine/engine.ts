@@ -18,6 +18,7 @@ import type { StorageAdapter } from '../storage/adapter.ts'
 import { describeOwner, hasStore, STORE, type Store } from '../storage/store.ts'
 import { wrapAdapter } from '../storage/wrap-adapter.ts'
 import type { AnyWorkflow, WorkflowEnqueueInput } from '../workflow/workflow.ts'
+import { assertWellFormed } from '../core/identifiers.ts'
 import { createUuidV7 } from '../core/uuid.ts'
 import { createDispatcher } from './dispatcher.ts'
 import type { EngineHooks } from './hooks.ts'
@@ -175,6 +176,7 @@ export function buildEngine<const W extends readonly AnyWorkflow[]>(config: Engi
     if (key !== undefined && (typeof key !== 'string' || key === '')) {
       throw new InvalidArgumentError(`enqueue("${name}"): idempotencyKey must be a non-empty string, got ${JSON.stringify(key)}`)
     }
+    if (key !== undefined) assertWellFormed(`enqueue("${name}"): idempotency key`, key)
     const parsed = await workflow.parseInput(input)
     const inputJson = serialize(parsed, `Input of workflow "${name}"`)
     const stored = deserialize(inputJson)

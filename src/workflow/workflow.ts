@@ -5,6 +5,7 @@
  */
 
 import { DuplicateStepError, InvalidArgumentError } from '../core/errors.ts'
+import { assertWellFormed } from '../core/identifiers.ts'
 import type { Jsonify } from '../core/json.ts'
 import { resolveRetryPolicy, type RetryConfig, type RetryPolicy } from '../core/retry.ts'
 import { validateInput, type StandardSchemaV1 } from './schema.ts'
@@ -144,6 +145,7 @@ export function createWorkflow<const TName extends string, TSchema extends Stand
   if (typeof config?.name !== 'string' || config.name.trim() === '') {
     throw new InvalidArgumentError(`createWorkflow: name must be a non-empty string, got ${describe(config?.name)}`)
   }
+  assertWellFormed('createWorkflow: name', config.name)
   if (typeof config.input?.['~standard']?.validate !== 'function') {
     throw new InvalidArgumentError(
       `createWorkflow("${config.name}"): input must be a Standard Schema (zod, valibot, arktype, ...), got ${describe(config.input)}`,
@@ -166,6 +168,7 @@ class WorkflowBuilder {
     if (typeof name !== 'string' || name === '') {
       throw new InvalidArgumentError(`Workflow "${this.name}": step name must be a non-empty string, got ${describe(name)}`)
     }
+    assertWellFormed(`Workflow "${this.name}": step name`, name)
     if (this.steps.some((s) => s.name === name)) throw new DuplicateStepError(this.name, name)
     const config = typeof handlerOrConfig === 'function' ? { handler: handlerOrConfig } : handlerOrConfig
     if (typeof config?.handler !== 'function') {

@@ -15,11 +15,13 @@ let binary: Promise<string> | undefined
 
 /**
  * The compiled executable, shared by every test file of the process and reused across runs while no
- * source file is newer: it lives in the system temp dir, and a rebuild replaces it atomically.
+ * source file is newer: it lives in the system temp dir, one per checkout (two checkouts must never
+ * test each other's build), and a rebuild replaces it atomically.
  */
 export function reflowBinary(): Promise<string> {
   binary ??= (async () => {
-    const dir = path.join(os.tmpdir(), `reflow-cli-test-bin-${process.getuid?.() ?? "user"}`, Bun.version)
+    const checkout = new Bun.CryptoHasher('sha256').update(ROOT).digest('hex').slice(0, 12)
+    const dir = path.join(os.tmpdir(), `reflow-cli-test-bin-${process.getuid?.() ?? 'user'}`, Bun.version, checkout)
     const file = path.join(dir, 'reflow')
     if (existsSync(file) && newestSource() < statSync(file).mtimeMs) return file
     mkdirSync(dir, { recursive: true })

@@ -8,7 +8,7 @@ export const RUNTIMES = { node: process.execPath, bun: 'bun' }
 /**
  * Starts `args` under `runtime`. `exited` resolves when it has exited and its output is complete,
  * whatever the outcome (the caller asserts on it); `line(text)` resolves when it prints that line
- * (or, failing, when it exits without printing it).
+ * (or, failing, when it exits without printing it); `kill(signal)` signals it.
  */
 export function start(runtime, args, { cwd, env } = {}) {
   const child = spawn(RUNTIMES[runtime] ?? runtime, args, { cwd, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] })
@@ -18,7 +18,7 @@ export function start(runtime, args, { cwd, env } = {}) {
   child.stdout.setEncoding('utf8').on('data', (chunk) => {
     stdout += chunk
     const lines = stdout.split('\n')
-    for (const waiter of waiters.filter((w) => lines.includes(w.text))) {
+    for (const waiter of waiters.filter((w) => lines.some(w.match))) {
       waiters.splice(waiters.indexOf(waiter), 1)
       waiter.resolve(true)
     }
@@ -31,10 +31,15 @@ export function start(runtime, args, { cwd, env } = {}) {
       resolve({ code, signal, stdout, stderr, lines: stdout.split('\n').filter(Boolean) })
     })
   })
+  const waitFor = (match) =>
+    stdout.split('\n').some(match) ? Promise.resolve(true) : new Promise((resolve) => waiters.push({ match, resolve }))
   return {
     stdin: child.stdin,
     exited,
-    line: (text) => (stdout.split('\n').includes(text) ? Promise.resolve(true) : new Promise((resolve) => waiters.push({ text, resolve }))),
+    kill: (signal) => child.kill(signal),
+    line: (text) => waitFor((line) => line === text),
+    /** Resolves true when a line containing `text` is printed (false if the child exits first). */
+    lineContaining: (text) => waitFor((line) => line.includes(text)),
   }
 }
 

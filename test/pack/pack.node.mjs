@@ -100,7 +100,9 @@ describe('the packed tarball', () => {
     if (!bins().some(([, target]) => target.includes('src/cli/'))) {
       assert.deepEqual(files.filter((f) => f.startsWith('src/cli/')), [], 'CLI sources only when a bin runs them')
     }
-    assert.deepEqual(files.filter((f) => f.startsWith('dist/cli/')), [], 'the library build leaves the CLI out')
+    const cli = files.filter((f) => f.startsWith('dist/cli/'))
+    for (const file of ['main.js', 'runtime-node.js']) assert.ok(cli.includes(`dist/cli/${file}`), `dist/cli/${file}: the CLI for Node`)
+    assert.deepEqual(cli.filter((f) => !f.endsWith('.js') || f.endsWith('/runtime-bun.js')), [], 'no CLI declarations, no Bun runtime in dist/')
     console.log(`# tarball ${packed.filename}: ${packed.entryCount} files, ${packed.size} bytes packed, ${packed.unpackedSize} unpacked`)
   })
 
@@ -122,6 +124,10 @@ describe('the packed tarball', () => {
     assert.equal(result.code, 'STORAGE')
     assert.equal(result.storageError, true)
     assert.match(result.message, /npm install better-sqlite3/)
+    fs.writeFileSync(path.join(project, 'cli-missing-driver.db'), '')
+    const cli = await run(path.join(project, 'node_modules/.bin/reflow'), ['runs', '--db', 'cli-missing-driver.db'], { cwd: project })
+    assert.equal(cli.code, 1, describeExit(cli))
+    assert.match(cli.stderr, /^reflow: .*npm install better-sqlite3\n$/)
   })
 
   test('runs the quick start under node with reflow-ts/sqlite-node and reflow-ts/sqlite', async () => {
@@ -156,6 +162,19 @@ describe('the packed tarball', () => {
       const result = await run(path.join(project, 'node_modules/.bin', name), ['--version'], { cwd: project })
       assert.equal(result.code, 0, describeExit(result))
       assert.ok(result.stdout.includes(pkg.version), `${name} --version prints ${pkg.version}`)
+    }
+  })
+
+  test('the reflow bin lists the quick start runs: under node (dist/, better-sqlite3) and bun (src/, bun:sqlite)', async () => {
+    const bin = path.join(project, 'node_modules/.bin/reflow')
+    for (const [runtime, command, db] of [['node', bin, 'sqlite-node.db'], ['bun', 'bun', 'sqlite-bun.db']]) {
+      const args = runtime === 'bun' ? ['--no-install', '--no-env-file', bin] : []
+      const result = await run(command, [...args, 'runs', '--db', db, '--json'], { cwd: project })
+      assert.equal(result.code, 0, describeExit(result))
+      const runs = JSON.parse(result.stdout)
+      assert.deepEqual(runs.map((r) => [r.workflow, r.status]), [['process-content', 'completed']], `${runtime}: ${result.stdout}`)
+      const version = JSON.parse((await run(command, [...args, 'version', '--json'], { cwd: project })).stdout)
+      assert.deepEqual(Object.keys(version), ['name', 'version', runtime], `${runtime} runs the CLI`)
     }
   })
 
