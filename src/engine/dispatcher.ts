@@ -247,6 +247,12 @@ export function createDispatcher(options: DispatcherOptions) {
     const withExpired = mono >= nextExpiryCheck
     if (withExpired) {
       nextExpiryCheck = mono + pollMs
+      try {
+        store.verify?.()
+      } catch (error) {
+        claiming -= limit
+        return halt(error)
+      }
       void track(lookForUnknownWorkflows())
     }
     track(claim(limit, withExpired)).then(
@@ -315,6 +321,13 @@ export function createDispatcher(options: DispatcherOptions) {
         ),
       )
     }
+  }
+
+  /** The storage cannot keep what it acknowledges any more: say so once and take no more work. */
+  function halt(error: unknown): void {
+    reportError(error)
+    mode = 'stopped'
+    stopTimers()
   }
 
   function stopTimers(): void {

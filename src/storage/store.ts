@@ -179,6 +179,13 @@ export interface Store {
   /** Names of workflows outside `workflows` that have pending runs (at most `limit`). */
   unknownWorkflows(workflows: readonly string[], limit: number): Promise<string[]>
 
+  /**
+   * Optional: throws a StorageError when the storage can no longer keep what it acknowledges (its
+   * database file was deleted or replaced under it). The started engine calls it once per poll
+   * interval and stops taking work when it throws.
+   */
+  verify?(): void
+
   /** Present when other connections' writes can be noticed cheaply. */
   readonly changes?: ChangeSource | undefined
 

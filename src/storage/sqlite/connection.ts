@@ -9,7 +9,7 @@
  * refused with a StorageError before anything is written.
  */
 
-import { existsSync, watch, type FSWatcher } from 'node:fs'
+import { existsSync, statSync, watch, type FSWatcher } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { InvalidArgumentError, ReflowError, StorageError } from '../../core/errors.ts'
 import { errorMessage } from '../../core/json.ts'
@@ -35,6 +35,8 @@ export class SqliteConnection {
   private readonly statements = new Map<string, SqliteStatement>()
   private initialized = false
   private refusal: StorageError | null = null
+  /** The file this connection opened (device and inode), to notice it being deleted or replaced. */
+  private identity: string | undefined
   /** The schema version found at open; readonly connections may read older ones. */
   private version = 0
   private watcher: FSWatcher | undefined
@@ -123,6 +125,25 @@ export class SqliteConnection {
     return statement
   }
 
+  /**
+   * Throws (and refuses every later call) when the path no longer names the file this connection
+   * opened: deleted, or replaced by another file. Writes would go on into the unlinked file and
+   * vanish with it, so nothing may be acknowledged any more.
+   */
+  verify(): void {
+    this.ready()
+    if (this.identity === undefined) return
+    const now = fileIdentity(this.path)
+    if (now === this.identity) return
+    const what = now === undefined ? 'was deleted' : 'was replaced by another file'
+    this.refusal = new StorageError(
+      `The database file "${this.path}" ${what} while it was open; nothing written from now on could be kept, so this ` +
+        'storage refuses all work. Restore the file (or point reflow at the new one) and restart the process',
+    )
+    this.initialized = false
+    throw this.refusal
+  }
+
   dataVersion(): number {
     this.ready()
     return Number(this.stmt(q.pragmaDataVersion).get()!.data_version)
@@ -200,6 +221,7 @@ export class SqliteConnection {
       // 3. Migrate under the write lock, re-reading the version another process may have advanced.
       if (version < LATEST_SCHEMA_VERSION) this.migrate()
       this.version = LATEST_SCHEMA_VERSION
+      if (this.path !== MEMORY) this.identity = fileIdentity(this.path)
       this.initialized = true
     } catch (error) {
       if (error instanceof ReflowError) throw error
@@ -268,4 +290,10 @@ export class SqliteConnection {
     if (error instanceof ReflowError) return error
     return new StorageError(`${what} failed on "${this.path}": ${errorMessage(error)}`, { cause: error })
   }
+}
+
+/** Device and inode of the file at `path`, or undefined when there is none. */
+function fileIdentity(path: string): string | undefined {
+  const stat = statSync(path, { throwIfNoEntry: false })
+  return stat ? `${stat.dev}:${stat.ino}` : undefined
 }

@@ -173,6 +173,10 @@ export class SQLiteStore implements Store {
     )
   }
 
+  verify(): void {
+    this.db.verify()
+  }
+
   close(): void {
     this.db.close()
   }
