@@ -1,7 +1,8 @@
 /**
  * Which database a command uses (--db, else REFLOW_DB, else ./reflow.db) and how it opens it.
- * Read-only commands never create or modify the file. Commands that write validate an existing file
- * read-only first, so pointing --db at some other SQLite file fails instead of adding reflow tables.
+ * Read-only commands never create or modify the file. worker and enqueue treat a file as the library
+ * does: a missing or empty one becomes a reflow database, and another application's SQLite database
+ * gets reflow's tables beside its own. retry, cancel and purge need reflow's tables to be there.
  * A path that exists but is not a regular file (/dev/null, a directory, a FIFO) is refused before
  * anything opens it: SQLite would create a journal beside a device, and opening a FIFO blocks.
  */
@@ -61,15 +62,15 @@ export async function openReadonly(path: string): Promise<{ storage: SQLiteStora
 }
 
 /**
- * Opens a database for writing. An existing non-empty file must already be a reflow database; a
- * missing (or empty) one is created only when `create` is set (worker, enqueue).
+ * Opens a database for writing. With `create` (worker, enqueue) this is what the library does: a
+ * missing or empty file becomes a reflow database, and reflow's tables are added to an existing
+ * SQLite database of another application. Without it, the file must already hold reflow's tables.
  */
 export async function openWritable(path: string, options: { create: boolean }): Promise<SQLiteStorage> {
   refuseNonRegularFile(path)
   const exists = existsSync(path)
   if (!exists && !options.create) throw missing(path)
-  // An empty file becomes a reflow database only for a command that would have created one.
-  if (exists && (statSync(path).size > 0 || !options.create)) (await openReadonly(path)).storage.close()
+  if (exists && !options.create) (await openReadonly(path)).storage.close()
   const storage = new runtime.SQLiteStorage(path)
   try {
     await storage.initialize()

@@ -4,6 +4,7 @@
  * (no -wal or -shm), nothing blocks on it (opening a FIFO waits for a writer), nothing runs.
  */
 
+import { Database } from 'bun:sqlite'
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
@@ -91,7 +92,7 @@ describe('an empty file', () => {
       const file = path.join(tempDir(), 'empty.db')
       writeFileSync(file, '')
       const result = await reflow([...COMMANDS[command]!, '--db', file])
-      expect(result.stderr).toBe(`reflow: "${file}" is not a reflow database\n`)
+      expect(result.stderr).toBe(`reflow: "${file}" has no reflow tables (another application's database, or one no reflow engine has used yet)\n`)
       expect(result.code).toBe(1)
       expect(readFileSync(file).length).toBe(0)
       expect(around(file)).toEqual([])
@@ -102,5 +103,29 @@ describe('an empty file', () => {
     expect(enqueued.stderr).toBe('')
     expect(enqueued.code).toBe(0)
     expect(readFileSync(file).length).toBeGreaterThan(0)
+  })
+})
+
+describe("another application's SQLite database", () => {
+  test('worker and enqueue add reflow tables beside the application\'s, as the library does; the other commands refuse it', async () => {
+    const file = path.join(tempDir(), 'app.db')
+    const app = new Database(file)
+    app.run('create table users (id integer primary key, name text)')
+    app.run("insert into users (name) values ('ada')")
+    app.close()
+    for (const command of ['runs', 'retry', 'cancel', 'purge']) {
+      const refused = await reflow([...COMMANDS[command]!, '--db', file])
+      expect(refused.code).toBe(1)
+      expect(refused.stderr).toContain('has no reflow tables')
+    }
+    const enqueued = await reflow([...COMMANDS.enqueue!, '--db', file])
+    expect(enqueued.stderr).toBe('')
+    expect(enqueued.code).toBe(0)
+    const after = new Database(file, { readonly: true })
+    expect(after.query('select name from users').all()).toEqual([{ name: 'ada' }])
+    const tables = (after.query("select name from sqlite_master where type = 'table' order by name").all() as { name: string }[]).map((t) => t.name)
+    after.close()
+    expect(tables.filter((t) => !t.startsWith('reflow_'))).toEqual(['users'])
+    expect(tables).toContain('reflow_runs')
   })
 })

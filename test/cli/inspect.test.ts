@@ -220,7 +220,7 @@ describe('database errors', () => {
     sqlite.close()
     const text = path.join(tempDir(), 'notes.db')
     writeFileSync(text, 'these are not the droids you are looking for, not a database at all'.repeat(20))
-    for (const [file, message] of [[other, 'is not a reflow database'], [text, 'is not a SQLite database']] as const) {
+    for (const [file, message] of [[other, "has no reflow tables (another application's database, or one no reflow engine has used yet)"], [text, 'is not a SQLite database']] as const) {
       const before = readFileSync(file)
       for (const args of [['runs'], ['stats'], ['show', 'x'], ['cancel', 'x'], ['retry', 'x'], ['purge', '--older-than', '1s']]) {
         const { code, stderr } = await cli([...args, '--db', file])

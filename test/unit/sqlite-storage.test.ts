@@ -128,7 +128,7 @@ describe('opening and refusing files', () => {
     raw.run('create table other (x)')
     raw.close(true)
     const error = await rejection(open(dbPath, { readonly: true }).initialize())
-    expect((error as Error).message).toBe(`"${dbPath}" is not a reflow database`)
+    expect((error as Error).message).toBe(`"${dbPath}" has no reflow tables (another application's database, or one no reflow engine has used yet)`)
   })
 
   test('readonly: reads a reflow database and rejects writes', async () => {

@@ -208,7 +208,7 @@ export class SqliteConnection {
       driver.exec(q.pragmaBusyTimeout(this.busyTimeoutMs))
       const version = this.readVersion()
       if (this.readonly) {
-        if (!this.stmt(q.selectRunsTableExists).get()) this.refuse(`"${this.path}" is not a reflow database`)
+        if (!this.stmt(q.selectRunsTableExists).get()) this.refuse(`"${this.path}" has no reflow tables (another application's database, or one no reflow engine has used yet)`)
         // Older schemas are read as they are: the inspection queries know every released version.
         this.version = Math.max(version, 1)
         this.initialized = true
