@@ -50,6 +50,7 @@ export type {
 } from './core/types.ts'
 export { AttemptStatuses, RunStatuses, StepStatuses } from './core/types.ts'
 export type { Jsonify } from './core/json.ts'
+export type { Stored } from './core/codec.ts'
 export type { RetryConfig } from './core/retry.ts'
 export { ManualClock, SystemClock, type Clock, type TimerHandle } from './core/clock.ts'
 export {

@@ -1,6 +1,6 @@
 /**
  * The one (de)serialisation policy for stored values: workflow input, step output, event payloads
- * and errors. Not wired in yet (core/json.ts still serves the engine).
+ * and errors. The engine reaches it through core/json.ts (serialize, deserialize, storedEqual).
  *
  * Plain JSON data encodes to exactly `JSON.stringify(value)`, byte for byte, so rows written before
  * this codec read unchanged and a plain value costs a validating walk plus `JSON.stringify`. Only a

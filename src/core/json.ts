@@ -1,59 +1,30 @@
 /**
- * The one (de)serialisation policy for everything reflow persists: workflow input, step output and
- * errors. Values must be plain JSON data (objects, arrays, strings, finite numbers, booleans, null,
- * undefined). A Date is accepted and stored as its ISO string, so it comes back as a string, and
- * `Jsonify<T>` types it that way. Anything else (BigInt, functions, symbols, NaN, cycles, class
- * instances such as Map) is rejected with the path of the offending value, before anything is written.
- *
- * Every value handed to a step went through this round trip, so a step sees the same `prev` whether
- * the previous step ran a moment ago in this process or yesterday in another one.
+ * The engine's entry to the stored-value policy (codec.ts): what reflow persists (workflow input,
+ * step output, errors) is encoded once, and every value handed to a step went through the round
+ * trip, so a step sees the same `prev` whether the previous step ran a moment ago in this process
+ * or yesterday in another one. Dates, Maps, Sets, BigInts, typed arrays, Errors and the other types
+ * codec.ts lists keep their types; plain JSON data is stored byte for byte as JSON.stringify writes it.
  */
 
-import { SerializationError } from './errors.ts'
+import { decode, encode, type Stored } from './codec.ts'
 
 /**
- * What `T` looks like after a trip through storage: Dates become strings, functions disappear from
- * objects, and everything else keeps its shape. Arrays, tuples and readonly arrays stay arrays (a
- * homomorphic mapped type over an array type maps its elements), so `prev.map(...)` and `for..of`
- * work and the value is assignable to `T[]`; objects keep their optional and readonly modifiers;
- * unions are mapped member by member, so a discriminated union still narrows.
+ * What `T` looks like after a trip through storage (codec.ts `Stored`).
+ * @deprecated Since 0.2 values keep their types (a Date stays a Date): use `Stored<T>`.
  */
-export type Jsonify<T> = 0 extends 1 & T
-  ? any
-  : unknown extends T
-    ? unknown
-    : T extends Date
-      ? string
-      : T extends string | number | boolean | null | undefined
-        ? T
-        : T extends (...args: never[]) => unknown
-          ? never
-          : [T] extends [void]
-            ? undefined
-            : T extends readonly unknown[]
-              ? { [K in keyof T]: Jsonify<T[K]> }
-              : T extends object
-                ? { [K in keyof T as T[K] extends (...args: never[]) => unknown ? never : K]: Jsonify<T[K]> }
-                : never
+export type Jsonify<T> = Stored<T>
 
 /**
- * Serialises `value` to JSON text, or `null` for undefined. Throws SerializationError naming `what`
- * (e.g. `Output of step "charge"`) and the path of the first value that is not plain data.
+ * Encodes `value` as stored text, or `null` for undefined. Throws SerializationError naming `what`
+ * (e.g. `Output of step "charge"`) and the path of the first value that cannot be stored.
  */
 export function serialize(value: unknown, what: string): string | null {
-  if (value === undefined) return null
-  assertPlain(value, '$', what, [])
-  return JSON.stringify(value)
+  return encode(value, what)
 }
 
 /** The inverse of `serialize`. */
 export function deserialize(text: string | null | undefined): unknown {
-  return text == null ? undefined : JSON.parse(text)
-}
-
-/** `serialize` then `deserialize`: the value exactly as a later reader will see it. */
-export function roundTrip(value: unknown, what: string): unknown {
-  return deserialize(serialize(value, what))
+  return decode(text)
 }
 
 /**
@@ -89,52 +60,31 @@ export function errorMessage(error: unknown): string {
   }
 }
 
-function assertPlain(value: unknown, path: string, what: string, ancestors: object[]): void {
-  switch (typeof value) {
-    case 'string':
-    case 'boolean':
-    case 'undefined':
-      return
-    case 'number':
-      if (!Number.isFinite(value)) throw new SerializationError(what, path, `${value} is not a finite number`)
-      return
-    case 'bigint':
-      throw new SerializationError(what, path, 'BigInt is not supported (convert it to a string or number)')
-    case 'function':
-      throw new SerializationError(what, path, 'a function cannot be stored')
-    case 'symbol':
-      throw new SerializationError(what, path, 'a symbol cannot be stored')
-  }
-  if (value === null) return
-  const object = value as object
-  if (object instanceof Date) {
-    if (Number.isNaN(object.getTime())) throw new SerializationError(what, path, 'Invalid Date')
-    return
-  }
-  if (ancestors.includes(object)) throw new SerializationError(what, path, 'circular reference')
-  ancestors.push(object)
-  if (Array.isArray(object)) {
-    for (let i = 0; i < object.length; i++) assertPlain(object[i], `${path}[${i}]`, what, ancestors)
-  } else {
-    const proto = Object.getPrototypeOf(object)
-    if (proto !== Object.prototype && proto !== null) {
-      const name = (proto?.constructor as { name?: string } | undefined)?.name || 'unknown class'
-      throw new SerializationError(what, path, `an instance of ${name} is not plain data (use a plain object or array)`)
-    }
-    for (const key of Object.keys(object)) {
-      assertPlain((object as Record<string, unknown>)[key], `${path}.${key}`, what, ancestors)
-    }
-  }
-  ancestors.pop()
-}
-
-/** Deep equality of two JSON values, ignoring key order. */
-export function jsonEqual(a: unknown, b: unknown): boolean {
-  if (a === b) return true
+/**
+ * Deep equality of two stored values (what an idempotent enqueue compares), ignoring the order of
+ * object keys: Dates by time, Maps and Sets by their entries in order, typed arrays by bytes, and
+ * -0, NaN as the codec keeps them (Object.is).
+ */
+export function storedEqual(a: unknown, b: unknown): boolean {
+  if (Object.is(a, b)) return true
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false
-  if (Array.isArray(a) !== Array.isArray(b)) return false
+  if (Object.getPrototypeOf(a) !== Object.getPrototypeOf(b)) return false
+  if (a instanceof Date) return Object.is(a.getTime(), (b as Date).getTime())
+  if (a instanceof RegExp || a instanceof URL) return String(a) === String(b)
+  if (a instanceof Map || a instanceof Set) {
+    const left = [...a.entries()]
+    const right = [...(b as Map<unknown, unknown>).entries()]
+    return left.length === right.length && left.every((entry, i) => storedEqual(entry, right[i]))
+  }
+  if (ArrayBuffer.isView(a) || a instanceof ArrayBuffer) return bytesOf(a).join() === bytesOf(b as ArrayBuffer).join()
+  if (a instanceof Error && (a.name !== (b as Error).name || a.message !== (b as Error).message)) return false
+  if (Array.isArray(a) && a.length !== (b as unknown[]).length) return false
   const keysA = Object.keys(a)
   const keysB = Object.keys(b)
   if (keysA.length !== keysB.length) return false
-  return keysA.every((k) => Object.hasOwn(b, k) && jsonEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]))
+  return keysA.every((k) => Object.hasOwn(b, k) && storedEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]))
+}
+
+function bytesOf(value: ArrayBuffer | ArrayBufferView): Uint8Array {
+  return ArrayBuffer.isView(value) ? new Uint8Array(value.buffer, value.byteOffset, value.byteLength) : new Uint8Array(value)
 }

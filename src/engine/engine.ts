@@ -12,7 +12,7 @@ import {
   InvalidArgumentError,
   UnknownWorkflowError,
 } from '../core/errors.ts'
-import { deserialize, jsonEqual, serialize } from '../core/json.ts'
+import { deserialize, serialize, storedEqual } from '../core/json.ts'
 import type { RunInfo, WorkflowRun } from '../core/types.ts'
 import type { StorageAdapter } from '../storage/adapter.ts'
 import { describeOwner, hasStore, STORE, type Store } from '../storage/store.ts'
@@ -191,7 +191,7 @@ export function buildEngine<const W extends readonly AnyWorkflow[]>(config: Engi
       availableAt: now,
       firstStep: workflow.steps[0]?.name ?? null,
     })
-    if (!result.created && !jsonEqual(result.run.input, stored)) {
+    if (!result.created && !storedEqual(result.run.input, stored)) {
       throw new IdempotencyConflictError(name, key!, result.run.id)
     }
     if (result.created) dispatcher.wake()

@@ -6,7 +6,7 @@
 
 import { DuplicateStepError, InvalidArgumentError } from '../core/errors.ts'
 import { assertWellFormed } from '../core/identifiers.ts'
-import type { Jsonify } from '../core/json.ts'
+import type { Stored } from '../core/codec.ts'
 import { resolveRetryPolicy, type RetryConfig, type RetryPolicy } from '../core/retry.ts'
 import { validateInput, type StandardSchemaV1 } from './schema.ts'
 
@@ -62,10 +62,10 @@ export interface StepDefinition {
 }
 
 /** The input steps see: the schema's output after a trip through storage. */
-export type WorkflowInput<S extends StandardSchemaV1> = Jsonify<StandardSchemaV1.InferOutput<S>>
+export type WorkflowInput<S extends StandardSchemaV1> = Stored<StandardSchemaV1.InferOutput<S>>
 
 /** A step's return value as the next step and the results see it. */
-export type StoredOutput<T> = Jsonify<Awaited<T>>
+export type StoredOutput<T> = Stored<Awaited<T>>
 
 type UniqueStepName<N extends string, TSteps> = N extends keyof TSteps
   ? { 'duplicate step name': N }
