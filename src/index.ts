@@ -64,6 +64,7 @@ export {
   RunCancelledError,
   SerializationError,
   StepInterruptedError,
+  StepRenamedError,
   StepTimeoutError,
   StorageError,
   UnknownWorkflowError,

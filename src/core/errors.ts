@@ -152,6 +152,24 @@ export class StepInterruptedError extends ReflowError {
   }
 }
 
+/**
+ * A run recorded a step that its workflow no longer has (renamed or removed in a deploy). Running on
+ * would execute the renamed step again (a second charge), so the run fails instead.
+ */
+export class StepRenamedError extends ReflowError {
+  readonly missing: readonly string[]
+  constructor(workflow: string, missing: readonly string[], current: readonly string[]) {
+    const names = missing.map((n) => `"${n}"`).join(', ')
+    super(
+      'STEP_RENAMED',
+      `This run recorded step${missing.length === 1 ? '' : 's'} ${names}, which workflow "${workflow}" no longer has ` +
+        `(its steps are now ${current.map((n) => `"${n}"`).join(', ') || 'none'}). A renamed step would run again, so the run ` +
+        'stops here: deploy the old step names back and retry the run, or keep them until no run in flight has recorded them',
+    )
+    this.missing = missing
+  }
+}
+
 /** What is recorded of a thrown value: always three strings' worth, whatever was thrown. */
 export interface ThrownDescription {
   name: string

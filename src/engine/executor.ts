@@ -1,6 +1,7 @@
 /**
  * Runs one claimed run (one execution, under one lease) until it finishes or lets go of the run.
  *
+ *   a recorded step the workflow no longer has (renamed in a deploy) → fail: never re-run it under a new name
  *   for each step in order:
  *     recorded completed → its stored output becomes `prev`; skip (never re-run)
  *     recorded failed    → a crash hit between recording the failure and failing the run: onFailure, fail
@@ -17,7 +18,15 @@
  * An engine stop lets the current step finish and be recorded, then releases the run, due at once.
  */
 
-import { describeThrown, LeaseLostError, NonRetryableError, ReflowError, StepInterruptedError, StepTimeoutError } from '../core/errors.ts'
+import {
+  describeThrown,
+  LeaseLostError,
+  NonRetryableError,
+  ReflowError,
+  StepInterruptedError,
+  StepRenamedError,
+  StepTimeoutError,
+} from '../core/errors.ts'
 import type { Clock, TimerHandle } from '../core/clock.ts'
 import { deserialize, serialize } from '../core/json.ts'
 import { retryDelay } from '../core/retry.ts'
@@ -65,6 +74,13 @@ export async function executeRun(ctx: ExecutorContext, workflow: AnyWorkflow, ex
   const recorded = claim.steps.length === 0 ? undefined : new Map(claim.steps.map((s) => [s.name, s]))
   const steps = workflow.steps as readonly StepDefinition[]
   let prev: unknown
+  const renamed = recorded && claim.steps.filter((s) => !steps.some((step) => step.name === s.name)).map((s) => s.name)
+  if (renamed && renamed.length > 0) {
+    const next = steps[firstUnrecorded(steps, recorded)] ?? steps[steps.length - 1]
+    const error = new StepRenamedError(claim.workflow, renamed, steps.map((s) => s.name))
+    if (next) return failStep(ctx, workflow, execution, next, error, claim.attempt + claim.interruptions + 1, clock.now())
+    return failRun(ctx, workflow, execution, renamed[0]!, error, null)
+  }
 
   for (let index = 0; index < steps.length; index++) {
     const step = steps[index]!
