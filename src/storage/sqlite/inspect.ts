@@ -172,8 +172,17 @@ function toSummary(row: SqlRow): RunSummary {
 }
 
 function toRecord(row: SqlRow): RunRecord {
+  // toRun reads the store's full row; `show` prints the columns selectRunDetail reads (which every
+  // schema version has), so only the WorkflowRun part of it is kept.
+  const { id, workflow, input, status, idempotencyKey, createdAt, updatedAt } = toRun(row)
   return {
-    ...toRun(row),
+    id,
+    workflow,
+    input,
+    status,
+    idempotencyKey,
+    createdAt,
+    updatedAt,
     leaseId: (row.lease_id as string | null) ?? null,
     heartbeatAt: optionalTime(row.heartbeat_at_ms),
     startedAt: optionalTime(row.started_at_ms),
