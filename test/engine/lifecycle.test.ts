@@ -269,7 +269,8 @@ describe('leases', () => {
     })
     const a = manualEngine({ workflows: [wf], runLeaseDurationMs: 1000, heartbeatIntervalMs: 300 })
     const run = await a.engine.enqueue('a', { orderId: '1', amount: 1 })
-    const tick = a.engine.tick()
+    let ticked = false
+    const tick = a.engine.tick().then(() => (ticked = true))
     await gate.promise
     // Someone else reclaims the run (as after a missed heartbeat) and records the step first.
     const stolen = await a.storage.claimNextRun(['a'], a.clock.now() + 1)
@@ -281,6 +282,8 @@ describe('leases', () => {
     await a.storage.updateClaimedRunStatus(run.id, stolen!.leaseId, 'completed')
     await a.clock.advance(300)
     expect(reason).toBeInstanceOf(LeaseLostError)
+    // The execution still waits for its handler, which has not settled.
+    expect(ticked).toBe(false)
     finish.resolve()
     await tick
     const info = await a.engine.getRunStatus(run.id)
@@ -310,13 +313,16 @@ describe('leases: a hung heartbeat', () => {
     }
     const engine = createEngine({ storage, workflows: [wf], clock, runLeaseDurationMs: 1000, heartbeatIntervalMs: 300 })
     const run = await engine.enqueue('a', { orderId: '1', amount: 1 })
-    const tick = engine.tick()
+    let ticked = false
+    const tick = engine.tick().then(() => (ticked = true))
     await gate.promise
     await clock.advance(900)
     expect(renewals).toBe(1)
     expect(reason).toBeUndefined()
     await clock.advance(300)
     expect(reason).toBeInstanceOf(LeaseLostError)
+    // The execution still waits for its handler, which ignores the signal.
+    expect(ticked).toBe(false)
     ignoring.resolve()
     await tick
     // Its late result is not recorded: the run is left for whoever takes the expired lease over.

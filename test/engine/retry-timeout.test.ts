@@ -2,7 +2,7 @@ import { describe, expect, test } from 'bun:test'
 import { z } from 'zod'
 import { createWorkflow } from '../../src/index.ts'
 import { StepTimeoutError } from '../../src/core/errors.ts'
-import { deferred, driveToEnd, manualEngine } from './helpers.ts'
+import { deferred, driveToEnd, manualEngine, until } from './helpers.ts'
 
 const input = z.object({})
 
@@ -123,28 +123,29 @@ describe('timeouts', () => {
       .step('step-timeout', { timeoutMs: 100, retry: { maxAttempts: 1, timeoutMs: 10_000 }, handler: hang })
     const e = manualEngine({ workflows: [wf, wf2] })
     const run = await e.engine.enqueue('slow', {})
-    let done = e.engine.tick()
+    // A started engine: it would start the next attempt by itself as soon as the run were released.
+    await e.engine.start()
+    await until(() => attempts.length === 1, 'the first attempt started')
     await e.clock.advance(1000)
     // Timed out at 300, but its handler has not settled: no second attempt starts meanwhile.
     expect(attempts.map((a) => a.abortedAt! - a.startedAt)).toEqual([300])
     attempts[0]!.settle.resolve()
-    await done
-    done = e.engine.tick()
-    await e.clock.advance(299)
-    expect(attempts).toHaveLength(2)
+    await until(() => attempts.length === 2, 'the second attempt started')
     expect(attempts[1]!.startedAt - attempts[0]!.startedAt).toBe(1000)
+    await e.clock.advance(299)
     expect(attempts[1]!.abortedAt).toBeUndefined()
     await e.clock.advance(1)
     expect(attempts[1]!.abortedAt! - attempts[1]!.startedAt).toBe(300)
     attempts[1]!.settle.resolve()
-    await done
+    await until(async () => (await e.engine.getRunStatus(run.id))?.run.status === 'failed', 'the run failed')
+    await e.engine.stop()
     const info = await e.engine.getRunStatus(run.id)
-    expect(info?.run.status).toBe('failed')
     expect(info?.steps[0]).toMatchObject({ error: 'Step "retry-timeout" timed out after 300ms', attempts: 2 })
+    expect(attempts).toHaveLength(2)
 
     attempts.length = 0
     const run2 = await e.engine.enqueue('slow2', {})
-    done = e.engine.tick()
+    const done = e.engine.tick()
     await e.clock.advance(100)
     expect(attempts.map((a) => a.abortedAt! - a.startedAt)).toEqual([100])
     attempts[0]!.settle.resolve()
