@@ -83,8 +83,11 @@ export class MemoryStore implements Store {
     const { limit, now, leaseMs } = request
     if (!Number.isInteger(limit) || limit < 0) throw new InvalidArgumentError(`claim limit must be a non-negative integer, got ${String(limit)}`)
     const names = new Set(request.workflows)
+    const { staleBefore } = request
     const expired = (r: RunRow) =>
-      request.includeExpired && r.status === 'running' && ((r.availableAt ?? 0) <= now || (r.heartbeatAt ?? 0) > now + leaseMs)
+      request.includeExpired &&
+      r.status === 'running' &&
+      (staleBefore === undefined ? (r.availableAt ?? 0) <= now || (r.heartbeatAt ?? 0) > now + leaseMs : (r.heartbeatAt ?? 0) < staleBefore)
     const chosen = [...this.open]
       .filter((r) => names.has(r.workflow) && ((r.status === 'pending' && r.availableAt! <= now) || (expired(r) && !request.exclude?.has(r.id))))
       .sort((a, b) => a.availableAt! - b.availableAt! || a.seq - b.seq)

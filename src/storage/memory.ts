@@ -71,6 +71,7 @@ export class MemoryStorage implements StorageAdapter, HasStore {
       now,
       leaseMs: staleBefore === undefined ? DEFAULT_LEASE_MS : Math.max(1, now - staleBefore),
       includeExpired: staleBefore !== undefined,
+      staleBefore,
       owner: this.owner,
     })
     return claim ? toPublicClaim(claim) : null

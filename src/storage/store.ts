@@ -51,6 +51,12 @@ export interface ClaimRequest {
   leaseMs: number
   /** Also take runs whose lease has expired (a crashed or frozen engine's). */
   includeExpired: boolean
+  /**
+   * With `includeExpired`, judge staleness by the last renewal instead of the lease's expiry: take
+   * the running runs last renewed before this time, and only those (the public adapter's
+   * `claimNextRun(names, staleBefore)`, whose caller decides how long a lease lasts).
+   */
+  staleBefore?: number
   /** Written on the run for people reading it (process id and host). */
   owner: string
   /**

@@ -8,7 +8,7 @@ import { SQLiteStorage } from '../../src/sqlite-bun.ts'
 const MINUTE = 60_000
 const DAY = 86_400_000
 
-/** A clock the fixture moves by hand; timers are real (a step's retry backoff). */
+/** A clock the fixture moves by hand; timers are real (the engine is never started, so none matter). */
 function settableClock(start: number) {
   let now = start
   const clock: Clock = { now: () => now, setTimer: SystemClock.setTimer }
@@ -45,7 +45,13 @@ export async function populate(file: string) {
   const oldCompleted = (await engine.enqueue('greet', { name: 'ada' })).id
   await engine.tick()
   const oldFailed = (await engine.enqueue('charge', { amount: 5 })).id
+  // The first attempt fails and parks the run for its 1 ms backoff: move the clock there and tick
+  // again, so the run fails at its own time, not with the next run 10 days later.
   await engine.tick()
+  for (let info = await engine.getRunStatus(oldFailed); info?.run.status === 'pending'; info = await engine.getRunStatus(oldFailed)) {
+    time.set(Math.max(time.clock.now(), info.run.availableAt ?? 0))
+    await engine.tick()
+  }
   time.set(Date.now() - 30 * MINUTE)
   const recentCompleted = (await engine.enqueue('greet', { name: 'bob' })).id
   await engine.tick()

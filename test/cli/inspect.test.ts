@@ -75,7 +75,7 @@ describe('runs', () => {
       for (const row of rows) expect(row[at]).not.toBe(' ')
     }
     const failed = rows.find((row) => row.startsWith(ids.oldFailed))!
-    expect(failed.split(/\s{2,}/)).toEqual([ids.oldFailed, 'charge', 'failed', 'charge', '2', '10d ago', '0ms'])
+    expect(failed.split(/\s{2,}/)).toEqual([ids.oldFailed, 'charge', 'failed', 'charge', '2', '10d ago', '1ms'])
     const recent = rows.find((row) => row.startsWith(ids.recentCompleted))!
     expect(recent).toContain('30m ago')
     expect(recent).toContain('1.8s')

@@ -178,18 +178,34 @@ function verify(view: DbView, executions: Execution[], kills: Kill[], runs: numb
     if (run.status !== 'completed' || run.lease_id !== null) violations.push(`run ${run.key} is ${run.status} with lease ${run.lease_id}`)
   }
 
-  // Every step recorded exactly once: the three of them, in order, never overwritten.
+  // Takeovers are on record: each one an interrupted attempt of the step the run was at, numbered
+  // 1, 2, … per step; nothing in the chaos run fails.
+  const interruptions = new Map<string, number>()
+  for (const a of view.attempts()) {
+    const id = `${a.key} ${a.step_name}`
+    const n = (interruptions.get(id) ?? 0) + 1
+    interruptions.set(id, n)
+    if (a.status !== 'interrupted' || a.attempt !== n) violations.push(`${id} has attempt record ${a.attempt} ${a.status}, expected ${n} interrupted`)
+  }
+
+  const byStep = new Map<string, Execution[]>()
+  for (const e of executions) byStep.set(`${e.key} ${e.step}`, [...(byStep.get(`${e.key} ${e.step}`) ?? []), e])
+
+  // Every step recorded exactly once: the three of them, in order, never overwritten, each as the
+  // attempt after its interruptions.
   const stepsByKey = new Map<string, ReturnType<DbView['steps']>>()
   for (const row of view.steps()) stepsByKey.set(row.key, [...(stepsByKey.get(row.key) ?? []), row])
   for (const run of runRows) {
     const rows = stepsByKey.get(run.key) ?? []
     const shape = rows.map((r) => `${r.name}#${r.seq}:${r.status}x${r.attempts}`).join(' ')
-    const expected = CHAOS_STEPS.map((name, i) => `${name}#${i + 1}:completedx1`).join(' ')
+    const expected = CHAOS_STEPS.map((name, i) => `${name}#${i + 1}:completedx${1 + (interruptions.get(`${run.key} ${name}`) ?? 0)}`).join(' ')
     if (shape !== expected) violations.push(`run ${run.key} has steps [${shape}], expected [${expected}]`)
+    // A step that ran more often than its attempts count was re-executed without a takeover on record.
+    for (const r of rows) {
+      const ran = byStep.get(`${run.key} ${r.name}`)?.length ?? 0
+      if (ran > r.attempts) violations.push(`${run.key} ${r.name} executed ${ran} times but records ${r.attempts} attempts`)
+    }
   }
-
-  const byStep = new Map<string, Execution[]>()
-  for (const e of executions) byStep.set(`${e.key} ${e.step}`, [...(byStep.get(`${e.key} ${e.step}`) ?? []), e])
 
   for (const e of executions) {
     const kill = killOf.get(e.pid)

@@ -4,6 +4,8 @@
  * worker 1's lease has expired and finish it. The verdict comes from the database file (read
  * directly) and the append-only side-effect log: the run completes, each step is recorded exactly
  * once, a step recorded before the crash never runs again, and the interrupted step runs at most twice.
+ * The takeover is on record: one interrupted attempt of the step the run was at, which therefore
+ * finishes as its attempt 2.
  */
 
 import { afterEach, beforeEach, describe, expect, test } from 'bun:test'
@@ -15,32 +17,40 @@ interface Expectation {
   recordedAtCrash: string[]
   /** The side-effect log, in order: which step ran in which worker. */
   executions: Array<[step: string, worker: 1 | 2]>
+  /** The run's current step when worker 1 died (the next one to record, started or not). */
+  interrupted: string
 }
 
 const EXPECTED: Record<FaultPoint, Expectation> = {
   'after-claim': {
     recordedAtCrash: [],
     executions: [['one', 2], ['two', 2], ['three', 2]],
+    interrupted: 'one',
   },
   'step-returned-before-record': {
     recordedAtCrash: ['one'],
     executions: [['one', 1], ['two', 1], ['two', 2], ['three', 2]],
+    interrupted: 'two',
   },
   'in-record-transaction': {
     recordedAtCrash: ['one'],
     executions: [['one', 1], ['two', 1], ['two', 2], ['three', 2]],
+    interrupted: 'two',
   },
   'after-record': {
     recordedAtCrash: ['one', 'two'],
     executions: [['one', 1], ['two', 1], ['three', 2]],
+    interrupted: 'three',
   },
   'before-run-complete': {
     recordedAtCrash: ['one', 'two'],
     executions: [['one', 1], ['two', 1], ['three', 1], ['three', 2]],
+    interrupted: 'three',
   },
   'during-heartbeat': {
     recordedAtCrash: ['one'],
     executions: [['one', 1], ['two', 1], ['two', 2], ['three', 2]],
+    interrupted: 'two',
   },
 }
 
@@ -82,12 +92,13 @@ describe('a worker SIGKILLed at a fault point', () => {
     const claimedAt = Number(claims[0]!.split(' ')[2])
     expect(claimedAt - atCrash.run.heartbeat_at_ms!).toBeGreaterThanOrEqual(FAULT_LEASE_MS)
 
-    const final = inspect(dbPath, (db) => ({ run: db.run(runId!)!, steps: db.steps(runId) }))
+    const final = inspect(dbPath, (db) => ({ run: db.run(runId!)!, steps: db.steps(runId), attempts: db.attempts(runId) }))
     expect(final.run.status).toBe('completed')
     expect(final.run.lease_id).toBeNull()
     expect(final.steps.map((s) => [s.name, s.seq, s.status, s.attempts])).toEqual(
-      FAULT_STEPS.map((name, i) => [name, i + 1, 'completed', 1]),
+      FAULT_STEPS.map((name, i) => [name, i + 1, 'completed', name === expected.interrupted ? 2 : 1]),
     )
+    expect(final.attempts.map((a) => [a.step_name, a.attempt, a.status])).toEqual([[expected.interrupted, 1, 'interrupted']])
     // Results recorded before the crash are the dead worker's, untouched; the rest are worker 2's.
     for (const step of final.steps) {
       const output = JSON.parse(step.output_json!) as StepOutput

@@ -225,6 +225,14 @@ export interface StepRow {
   updated_at_ms: number
 }
 
+export interface AttemptRow {
+  run_id: string
+  key: string
+  step_name: string
+  attempt: number
+  status: string
+}
+
 /**
  * A read-only view of the database file. Read-only, so that inspecting a crashed worker's file
  * neither checkpoints nor otherwise changes what the next worker recovers from.
@@ -253,6 +261,17 @@ export class DbView {
       .query<StepRow, []>(
         `select s.run_id, r.idempotency_key as key, s.name, s.status, s.output_json, s.attempts, s.seq, s.created_at_ms, s.updated_at_ms
          from reflow_steps s join reflow_runs r on r.id = s.run_id order by s.run_id, s.seq`,
+      )
+      .all()
+    return runId === undefined ? rows : rows.filter((row) => row.run_id === runId)
+  }
+
+  /** Failed and interrupted attempts, oldest first. */
+  attempts(runId?: string): AttemptRow[] {
+    const rows = this.db
+      .query<AttemptRow, []>(
+        `select a.run_id, r.idempotency_key as key, a.step_name, a.attempt, a.status
+         from reflow_attempts a join reflow_runs r on r.id = a.run_id order by a.id`,
       )
       .all()
     return runId === undefined ? rows : rows.filter((row) => row.run_id === runId)

@@ -1,6 +1,6 @@
 // The started engine's fast path: slots refilled in the same group commit as the write that freed
-// them, wake-ups from another connection through dataVersion (with or without file-system
-// notifications), the poll interval as the fallback for adapters without them, stale runs found
+// them, wake-ups from another connection through the store's change source (its data version, with
+// or without file-system notifications), the poll interval as the fallback for adapters without one, stale runs found
 // within a poll interval or two, and no slot held back by a slow run.
 
 import { afterAll, describe, expect, test } from 'bun:test'
@@ -12,6 +12,7 @@ import { RunCancelledError } from '../../src/core/errors.ts'
 import { createEngine, createWorkflow } from '../../src/index.ts'
 import { SQLiteStorage } from '../../src/sqlite-bun.ts'
 import type { StorageAdapter } from '../../src/storage/adapter.ts'
+import { STORE, type ChangeSource, type ClaimRequest } from '../../src/storage/store.ts'
 import { MemoryStorage } from '../../src/storage/memory.ts'
 import type { StandardSchemaV1 } from '../../src/workflow/schema.ts'
 import { deferred } from './helpers.ts'
@@ -127,7 +128,13 @@ describe('wake-ups from another connection', () => {
   async function noticedFromAnotherConnection(withNotifications: boolean): Promise<number> {
     const file = freshFile()
     const storage = new SQLiteStorage(file)
-    if (!withNotifications) Object.defineProperty(storage, 'watchChanges', { value: undefined })
+    if (!withNotifications) {
+      // A file system without notifications: the change source's watch never calls back.
+      const store = storage[STORE]()
+      const { version } = store.changes!
+      const silent: ChangeSource = { version, watch: () => () => {} }
+      Object.defineProperty(store, 'changes', { value: silent })
+    }
     const started = deferred<number>()
     const wf = createWorkflow({ name: 'wf', input }).step('s', () => started.resolve(performance.now()))
     const engine = createEngine({ storage, workflows: [wf] })
@@ -151,12 +158,12 @@ describe('wake-ups from another connection', () => {
     expect(await noticedFromAnotherConnection(true)).toBeLessThan(1_000)
   })
 
-  test('without notifications, the dataVersion check alone notices it within a few check periods', async () => {
+  test('without notifications, the data version check alone notices it within a few check periods', async () => {
     // Checks back off to every 25 ms while idle: a few periods, far from the 60 s poll.
     expect(await noticedFromAnotherConnection(false)).toBeLessThan(1_000)
   })
 
-  test('an adapter without dataVersion falls back to the poll interval', async () => {
+  test('an adapter without a change source falls back to the poll interval', async () => {
     const clock = new ManualClock(1_000_000)
     const shared = new MemoryStorage({ clock })
     const started = deferred()
@@ -183,35 +190,60 @@ describe('started engine', () => {
     const wf = createWorkflow({ name: 'wf', input }).step('s', () => 'ok')
     const engine = createEngine({ storage, workflows: [wf], clock, runLeaseDurationMs: 1_000, hooks: { onRunComplete: () => done.resolve() } })
     const run = await engine.enqueue('wf', { i: 1 })
-    // A crashed engine: it claimed the run and will never renew the lease.
-    expect((await storage.claimNextRun(['wf']))?.id).toBe(run.id)
+    // A crashed engine with the same lease duration: it claimed the run and will never renew the lease.
+    const crashed: ClaimRequest = { workflows: ['wf'], limit: 1, now: clock.now(), leaseMs: 1_000, includeExpired: false, owner: 'crashed' }
+    expect((await storage[STORE]().claim(crashed)).map((c) => c.id)).toEqual([run.id])
     await engine.start(1_000)
-    await clock.advance(1_000)
+    // The lease expires at 1_000: until then the run is the crashed engine's.
+    await clock.advance(999)
     expect((await storage.getRun(run.id))?.status).toBe('running')
-    await clock.advance(2_000)
+    await clock.advance(2_001)
     await done.promise
-    expect((await engine.getRunStatus(run.id))?.run.status).toBe('completed')
+    const info = await engine.getRunStatus(run.id)
+    expect(info?.run.status).toBe('completed')
+    // The crashed engine's attempt is on record as interrupted; the step ran as attempt 2.
+    expect(info?.attempts).toMatchObject([{ stepName: 's', attempt: 1, status: 'interrupted' }])
+    expect(info?.steps).toMatchObject([{ name: 's', status: 'completed', attempts: 2 }])
     await engine.stop()
   })
 
-  test('cancelling abandons an attempt whose handler ignores its signal', async () => {
+  test('cancelling aborts an attempt whose handler ignores its signal; its slot frees when the handler settles', async () => {
     const clock = new ManualClock(1_000_000)
     const storage = new MemoryStorage({ clock })
     const started = deferred()
+    const stuck = deferred<string>()
+    const secondDone = deferred()
+    const after: number[] = []
     let reason: unknown
-    const wf = createWorkflow({ name: 'wf', input }).step('stuck', ({ signal }) => {
-      signal.addEventListener('abort', () => (reason = signal.reason))
-      started.resolve()
-      return new Promise(() => {})
-    })
-    const engine = createEngine({ storage, workflows: [wf], clock })
+    const wf = createWorkflow({ name: 'wf', input })
+      .step('stuck', ({ input, signal }) => {
+        if (input.i !== 1) return 'quick'
+        signal.addEventListener('abort', () => (reason = signal.reason))
+        started.resolve()
+        return stuck.promise
+      })
+      .step('after', ({ input }) => void after.push(input.i))
+    const engine = createEngine({ storage, workflows: [wf], clock, hooks: { onRunComplete: () => secondDone.resolve() } })
     const run = await engine.enqueue('wf', { i: 1 })
-    const tick = engine.tick()
+    await engine.start(1_000)
     await started.promise
     expect(await engine.cancel(run.id)).toBe(true)
-    await tick
+    // At once: the signal aborts with the cancellation, and the run is cancelled.
     expect(reason).toBeInstanceOf(RunCancelledError)
     expect((await engine.getRunStatus(run.id))?.run.status).toBe('cancelled')
+    // The only slot stays occupied while the handler runs on: another run waits, polls included.
+    const second = await engine.enqueue('wf', { i: 2 })
+    await clock.advance(5_000)
+    expect((await engine.getRunStatus(second.id))?.run.status).toBe('pending')
+    stuck.resolve('too late')
+    await secondDone.promise
+    expect((await engine.getRunStatus(second.id))?.run.status).toBe('completed')
+    // The cancelled run's late result is ignored and no later step of it started.
+    expect(after).toEqual([2])
+    const info = await engine.getRunStatus(run.id)
+    expect(info?.run.status).toBe('cancelled')
+    expect(info?.steps).toEqual([])
+    await engine.stop()
   })
 
   test('runs one after another share one heartbeat timer, and a finished tick leaves no timer behind', async () => {
@@ -249,10 +281,11 @@ describe('started engine', () => {
     const before = storage.transactionCount
     // Let several poll intervals pass, each one a claim attempt.
     const polls = counter(5)
-    const claimRuns = storage.claimRuns.bind(storage)
-    storage.claimRuns = (...args) => {
+    const store = storage[STORE]()
+    const claim = store.claim.bind(store)
+    store.claim = (request) => {
       polls.tick()
-      return claimRuns(...args)
+      return claim(request)
     }
     await polls.done
     expect(storage.transactionCount).toBe(before)

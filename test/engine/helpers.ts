@@ -1,5 +1,6 @@
 import { ManualClock } from '../../src/core/clock.ts'
-import { createEngine, type EngineConfig } from '../../src/engine/engine.ts'
+import { TERMINAL_STATUSES, type RunInfo } from '../../src/core/types.ts'
+import { createEngine, type Engine, type EngineConfig } from '../../src/engine/engine.ts'
 import { MemoryStorage } from '../../src/storage/memory.ts'
 import type { AnyWorkflow } from '../../src/workflow/workflow.ts'
 
@@ -31,4 +32,30 @@ export async function until(predicate: () => boolean | Promise<boolean>, what: s
     await new Promise((resolve) => setImmediate(resolve))
   }
   throw new Error(`timed out waiting for: ${what}`)
+}
+
+/**
+ * Drives a manual-clock engine that is not started to the end of one run: ticks while the run is
+ * due, and when it is parked (pending, due later: a retry backoff) moves the clock to its due time,
+ * until the run is completed, failed or cancelled. Each tick runs until the run finishes or parks,
+ * so a handler that waits on the clock (a timeout) needs the test to advance it instead.
+ */
+export async function driveToEnd(
+  e: { engine: Pick<Engine, 'tick' | 'getRunStatus'>; clock: ManualClock },
+  runId: string,
+  maxTicks = 1_000,
+): Promise<RunInfo> {
+  for (let ticks = 0; ticks <= maxTicks; ) {
+    const info = await e.engine.getRunStatus(runId)
+    if (!info) throw new Error(`run ${runId} does not exist`)
+    const { status, availableAt } = info.run
+    if (TERMINAL_STATUSES.includes(status)) return info
+    if (status === 'pending' && availableAt !== null && availableAt > e.clock.now()) {
+      await e.clock.advance(availableAt - e.clock.now())
+    } else {
+      await e.engine.tick()
+      ticks++
+    }
+  }
+  throw new Error(`run ${runId} did not finish within ${maxTicks} ticks`)
 }

@@ -12,6 +12,7 @@ import {
 import { ManualClock } from '../../src/core/clock.ts'
 import { createEngine } from '../../src/engine/engine.ts'
 import { MemoryStorage } from '../../src/storage/memory.ts'
+import { STORE } from '../../src/storage/store.ts'
 import { deferred, manualEngine, until } from './helpers.ts'
 
 const order = z.object({ orderId: z.string(), amount: z.number() })
@@ -189,6 +190,7 @@ describe('cancellation', () => {
 
   test('cancelling a running run aborts the step signal and starts no later step', async () => {
     const gate = deferred()
+    const ignoring = deferred<string>()
     let reason: unknown
     let later = false
     const wf = createWorkflow({ name: 'a', input: order })
@@ -196,16 +198,24 @@ describe('cancellation', () => {
       .step('wait', async ({ signal }) => {
         signal.addEventListener('abort', () => (reason = signal.reason))
         gate.resolve()
-        await new Promise(() => {})
+        // Ignores its signal: returns only when the test lets it.
+        return ignoring.promise
       })
       .step('after', () => (later = true))
     const { engine } = manualEngine({ workflows: [wf] })
     const run = await engine.enqueue('a', { orderId: '1', amount: 1 })
-    const tick = engine.tick()
+    let ticked = false
+    const tick = engine.tick().then(() => (ticked = true))
     await gate.promise
     expect(await engine.cancel(run.id)).toBe(true)
-    await tick
+    // At once: the signal aborts with the cancellation and the run is cancelled.
     expect(reason).toBeInstanceOf(RunCancelledError)
+    expect((await engine.getRunStatus(run.id))?.run.status).toBe('cancelled')
+    // The execution waits for its handler: the tick (the slot) is not over until the handler settles.
+    for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve))
+    expect(ticked).toBe(false)
+    ignoring.resolve('late')
+    await tick
     expect(later).toBe(false)
     const info = await engine.getRunStatus(run.id)
     expect(info?.run.status).toBe('cancelled')
@@ -259,16 +269,21 @@ describe('leases', () => {
     })
     const a = manualEngine({ workflows: [wf], runLeaseDurationMs: 1000, heartbeatIntervalMs: 300 })
     const run = await a.engine.enqueue('a', { orderId: '1', amount: 1 })
-    const tick = a.engine.tick()
+    let ticked = false
+    const tick = a.engine.tick().then(() => (ticked = true))
     await gate.promise
     // Someone else reclaims the run (as after a missed heartbeat) and records the step first.
     const stolen = await a.storage.claimNextRun(['a'], a.clock.now() + 1)
     expect(stolen?.id).toBe(run.id)
-    await a.storage.finishRun(run.id, stolen!.leaseId, 'completed', {
-      runId: run.id, name: 's', status: 'completed', output: 'winner', error: null, attempts: 1, createdAt: 0, updatedAt: 0,
-    })
+    await a.storage.saveStepResult(
+      { runId: run.id, name: 's', status: 'completed', output: 'winner', error: null, attempts: 1, createdAt: 0, updatedAt: 0 },
+      stolen!.leaseId,
+    )
+    await a.storage.updateClaimedRunStatus(run.id, stolen!.leaseId, 'completed')
     await a.clock.advance(300)
     expect(reason).toBeInstanceOf(LeaseLostError)
+    // The execution still waits for its handler, which has not settled.
+    expect(ticked).toBe(false)
     finish.resolve()
     await tick
     const info = await a.engine.getRunStatus(run.id)
@@ -280,25 +295,38 @@ describe('leases', () => {
 describe('leases: a hung heartbeat', () => {
   test('a renewal that never settles within a lease duration counts as a lost lease', async () => {
     const gate = deferred()
+    const ignoring = deferred()
     let reason: unknown
     const wf = createWorkflow({ name: 'a', input: order }).step('s', async ({ signal }) => {
       signal.addEventListener('abort', () => (reason = signal.reason))
       gate.resolve()
-      await new Promise(() => {})
+      await ignoring.promise
+      return 'late'
     })
     const clock = new ManualClock(0)
     const storage = new MemoryStorage({ clock })
-    // The database stops answering heartbeats (a custom adapter over a network, say).
-    const hanging = Object.assign(Object.create(storage) as MemoryStorage, { heartbeatRun: () => new Promise<boolean>(() => {}) })
-    const engine = createEngine({ storage: hanging, workflows: [wf], clock, runLeaseDurationMs: 1000, heartbeatIntervalMs: 300 })
-    await engine.enqueue('a', { orderId: '1', amount: 1 })
-    const tick = engine.tick()
+    // The database stops answering heartbeats (a store over a network, say).
+    let renewals = 0
+    storage[STORE]().heartbeat = () => {
+      renewals++
+      return new Promise(() => {})
+    }
+    const engine = createEngine({ storage, workflows: [wf], clock, runLeaseDurationMs: 1000, heartbeatIntervalMs: 300 })
+    const run = await engine.enqueue('a', { orderId: '1', amount: 1 })
+    let ticked = false
+    const tick = engine.tick().then(() => (ticked = true))
     await gate.promise
     await clock.advance(900)
+    expect(renewals).toBe(1)
     expect(reason).toBeUndefined()
     await clock.advance(300)
     expect(reason).toBeInstanceOf(LeaseLostError)
+    // The execution still waits for its handler, which ignores the signal.
+    expect(ticked).toBe(false)
+    ignoring.resolve()
     await tick
+    // Its late result is not recorded: the run is left for whoever takes the expired lease over.
+    expect((await engine.getRunStatus(run.id))?.steps).toEqual([])
   })
 })
 
@@ -397,20 +425,23 @@ describe('schedules', () => {
   test('schedule enqueues every interval until unscheduled; stop clears all', async () => {
     const wf = createWorkflow({ name: 'cleanup', input: z.object({ days: z.number() }) }).step('s', () => 1)
     const { engine, clock, storage } = manualEngine({ workflows: [wf] })
+    /** Takes every run enqueued since the last call (the engine is not started, so nothing else does). */
+    const claimAll = () =>
+      storage[STORE]().claim({ workflows: ['cleanup'], limit: 10, now: clock.now(), leaseMs: 30_000, includeExpired: false, owner: 'test' })
     const id = engine.schedule('cleanup', { days: 30 }, 1000)
     const other = engine.schedule('cleanup', { days: 7 }, 1000)
     await clock.advance(999)
-    expect(await storage.claimRuns(['cleanup'], undefined, 10)).toHaveLength(0)
+    expect(await claimAll()).toHaveLength(0)
     await clock.advance(2001)
-    const claimed = await storage.claimRuns(['cleanup'], undefined, 10)
+    const claimed = await claimAll()
     expect(claimed.map((r) => (r.input as { days: number }).days).sort()).toEqual([30, 30, 30, 7, 7, 7])
     expect(engine.unschedule(id)).toBe(true)
     expect(engine.unschedule(id)).toBe(false)
     await clock.advance(1000)
-    expect(await storage.claimRuns(['cleanup'], undefined, 10)).toHaveLength(1)
+    expect(await claimAll()).toHaveLength(1)
     await engine.stop()
     await clock.advance(5000)
-    expect(await storage.claimRuns(['cleanup'], undefined, 10)).toHaveLength(0)
+    expect(await claimAll()).toHaveLength(0)
     void other
   })
 

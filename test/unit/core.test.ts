@@ -57,6 +57,7 @@ describe('retry policy', () => {
       backoff: 'exponential',
       initialDelayMs: 1000,
       timeoutMs: undefined,
+      maxDelayMs: Number.POSITIVE_INFINITY,
     })
   })
 

@@ -6,7 +6,8 @@ import { ManualClock } from '../../src/core/clock.ts'
 import { hasJsonText, JSON_TEXT, jsonTextOf, type WithJsonText } from '../../src/core/json.ts'
 import { createUuidV7 } from '../../src/core/uuid.ts'
 import { createChangeWatch } from '../../src/engine/change-watch.ts'
-import type { EngineStorage } from '../../src/storage/adapter.ts'
+import type { StorageAdapter } from '../../src/storage/adapter.ts'
+import type { ChangeSource } from '../../src/storage/store.ts'
 import { createEngine, createWorkflow } from '../../src/index.ts'
 import { MemoryStorage } from '../../src/storage/memory.ts'
 import type { StandardSchemaV1 } from '../../src/workflow/schema.ts'
@@ -100,37 +101,66 @@ describe('JSON text handed to storage', () => {
 })
 
 describe('change watch', () => {
-  /** An adapter reduced to the two change extensions, with the version and notifications in the test's hands. */
-  function fakeStorage() {
+  /** A change source with the version and notifications in the test's hands. */
+  function fakeSource() {
     const fake = {
       version: 0,
       listeners: new Set<() => void>(),
       unsubscribed: 0,
-      storage: {} as EngineStorage,
+      source: {} as ChangeSource,
     }
-    fake.storage = {
-      dataVersion: () => fake.version,
-      watchChanges: (onChange: () => void) => {
+    fake.source = {
+      version: () => fake.version,
+      watch: (onChange: () => void) => {
         fake.listeners.add(onChange)
         return () => {
           fake.listeners.delete(onChange)
           fake.unsubscribed++
         }
       },
-    } as unknown as EngineStorage
+    }
     return fake
   }
 
-  test('an adapter without dataVersion gets no watch (the engine polls at its interval)', () => {
-    expect(createChangeWatch({} as EngineStorage, () => {}, () => {})).toBeUndefined()
+  test('a storage without a change source gets no watch: the engine polls at its interval', async () => {
+    const clock = new ManualClock(1_000_000)
+    const memory = new MemoryStorage({ clock })
+    // The nine StorageAdapter methods alone, as a user's own adapter offers them: no change source.
+    const adapter: StorageAdapter = {
+      initialize: () => memory.initialize(),
+      createRun: (run) => memory.createRun(run),
+      claimNextRun: (names, staleBefore) => memory.claimNextRun(names, staleBefore),
+      heartbeatRun: (runId, leaseId) => memory.heartbeatRun(runId, leaseId),
+      getRun: (runId) => memory.getRun(runId),
+      getStepResults: (runId) => memory.getStepResults(runId),
+      saveStepResult: (result, leaseId) => memory.saveStepResult(result, leaseId),
+      updateRunStatus: (runId, status) => memory.updateRunStatus(runId, status),
+      updateClaimedRunStatus: (runId, leaseId, status) => memory.updateClaimedRunStatus(runId, leaseId, status),
+    }
+    const ran: string[] = []
+    const wf = createWorkflow({ name: 'wf', input: passThrough }).step('s', ({ runId }) => void ran.push(runId))
+    const engine = createEngine({ storage: adapter, workflows: [wf], clock })
+    await engine.start(1_000)
+    // Let the first claim come back empty, so the engine is idle.
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    // Another process enqueues: this engine hears nothing, so it finds the run at its next poll.
+    const run = { id: 'r1', workflow: 'wf', input: {}, status: 'pending' as const, idempotencyKey: null, createdAt: clock.now(), updatedAt: clock.now() }
+    await memory.createRun(run)
+    // Long enough for any change watch (its first check comes after 5 ms) to have claimed the run.
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    await clock.advance(999)
+    expect(ran).toEqual([])
+    await clock.advance(1)
+    expect(ran).toEqual(['r1'])
+    await engine.stop()
   })
 
   test('a notification checks at once: a change since the snapshot is reported, synchronously', () => {
-    const fake = fakeStorage()
+    const fake = fakeSource()
     let changes = 0
-    const watch = createChangeWatch(fake.storage, () => changes++, (error) => {
+    const watch = createChangeWatch(fake.source, () => changes++, (error) => {
       throw error
-    })!
+    })
     expect(watch.snapshot()).toBe(true)
     watch.arm()
     expect(fake.listeners.size).toBe(1)
@@ -149,15 +179,15 @@ describe('change watch', () => {
   })
 
   test('after a few changes that brought no work, reacting to the next one waits until work is found', async () => {
-    const fake = fakeStorage()
+    const fake = fakeSource()
     let changes = 0
     let next = Promise.withResolvers<void>()
-    const watch = createChangeWatch(fake.storage, () => {
+    const watch = createChangeWatch(fake.source, () => {
       changes++
       next.resolve()
     }, (error) => {
       throw error
-    })!
+    })
     const change = () => {
       fake.version++
       watch.snapshot()
@@ -182,11 +212,13 @@ describe('change watch', () => {
   })
 
   test('without a notification, the timer finds the change', async () => {
-    const fake = fakeStorage()
+    const fake = fakeSource()
     const changed = Promise.withResolvers<void>()
-    const watch = createChangeWatch({ dataVersion: () => fake.version } as unknown as EngineStorage, () => changed.resolve(), (error) => {
+    // A source whose notifications never come (a file system without them): only the timer can see the change.
+    const silent: ChangeSource = { version: () => fake.version, watch: () => () => {} }
+    const watch = createChangeWatch(silent, () => changed.resolve(), (error) => {
       throw error
-    })!
+    })
     watch.snapshot()
     watch.arm()
     fake.version++
@@ -196,10 +228,13 @@ describe('change watch', () => {
 
   test('an unreadable version is reported once and leaves the watch off', () => {
     const errors: unknown[] = []
-    const failing = { dataVersion: () => {
-      throw new Error('closed')
-    } } as unknown as EngineStorage
-    const watch = createChangeWatch(failing, () => {}, (error) => errors.push(error))!
+    const failing: ChangeSource = {
+      version: () => {
+        throw new Error('closed')
+      },
+      watch: () => () => {},
+    }
+    const watch = createChangeWatch(failing, () => {}, (error) => errors.push(error))
     expect(watch.snapshot()).toBe(false)
     watch.arm()
     expect(errors).toHaveLength(1)

@@ -157,7 +157,9 @@ describe('schema and pragmas', () => {
     await storage.initialize()
     await open().initialize()
     const raw = new Database(dbPath, { readonly: true })
-    expect(raw.query('select version from reflow_migrations').all()).toEqual([{ version: LATEST_SCHEMA_VERSION }])
+    // Each migration recorded exactly once, up to the latest.
+    expect(raw.query('select version from reflow_migrations order by version').all()).toEqual(MIGRATIONS.map((m) => ({ version: m.version })))
+    expect(MIGRATIONS.at(-1)!.version).toBe(LATEST_SCHEMA_VERSION)
     raw.close(true)
   })
 
@@ -173,8 +175,9 @@ describe('schema and pragmas', () => {
     const full = open(join(dir, 'full.db'), { synchronous: 'full' })
     await normal.initialize()
     await full.initialize()
-    expect(normal['driver']!.prepare('pragma synchronous').get()).toEqual({ synchronous: 1 })
-    expect(full['driver']!.prepare('pragma synchronous').get()).toEqual({ synchronous: 2 })
+    const synchronous = (storage: SQLiteStorage) => storage.withStatements('pragma', 'read', (stmt) => stmt('pragma synchronous').get())
+    expect(await synchronous(normal)).toEqual({ synchronous: 1 })
+    expect(await synchronous(full)).toEqual({ synchronous: 2 })
   })
 
   test('several instances initialise one new file at once', async () => {
@@ -290,7 +293,8 @@ describe('lifecycle', () => {
     await storage.createRun(run)
     const claimed = await storage.claimNextRun(['wf'])
     await storage.saveStepResult(step(run.id, 'a'), claimed!.leaseId)
-    expect(await storage.finishRun(run.id, claimed!.leaseId, 'failed', step(run.id, 'b', 'failed'))).toBe(true)
+    expect(await storage.saveStepResult(step(run.id, 'b', 'failed'), claimed!.leaseId)).toBe(true)
+    expect(await storage.updateClaimedRunStatus(run.id, claimed!.leaseId, 'failed')).toBe(true)
     expect((await storage.getStepResults(run.id)).map((s) => s.status)).toEqual(['completed', 'failed'])
 
     expect(await storage.retryRun(run.id)).toBe(true)

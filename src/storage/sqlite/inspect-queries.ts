@@ -7,7 +7,7 @@
 /** Purge never removes a run that can still change: the guard lives in SQL, not only in the CLI. */
 const FINISHED = `status in ('completed', 'failed', 'cancelled')`
 
-/** The purge selection: finished runs of the listed statuses (?) that finished before ?. (reflow_runs_status_created by status, or reflow_runs_finished by time: the planner picks) */
+/** The purge selection: finished runs of the listed statuses (?) that finished before ?. (reflow_runs_claim or reflow_runs_status_workflow by status, or reflow_runs_finished by time: the planner picks) */
 const PURGEABLE = `${FINISHED} and status in (select value from json_each(?)) and finished_at_ms < ?`
 
 // Listing and reading runs.
@@ -60,10 +60,10 @@ export const deletePurgeableRuns = `delete from reflow_runs where ${PURGEABLE}`
 export const selectRunCounts = `select workflow, status, count(*) as runs from reflow_runs
 group by workflow, status order by workflow, status`
 
-/** stats: the oldest pending run, the head of the queue. (reflow_runs_status_created) */
+/** stats: the oldest pending run, the head of the queue. (reflow_runs_claim by status, then a sort by creation) */
 export const selectOldestPending = `select id, workflow, created_at_ms from reflow_runs
 where status = 'pending' order by created_at_ms, rowid limit 1`
 
-/** stats: runs completed since ? (a minute ago) and since ? (an hour ago). (reflow_runs_status_created) */
+/** stats: runs completed since ? (a minute ago) and since ? (an hour ago). (reflow_runs_claim by status) */
 export const selectCompletedSince = `select coalesce(sum(finished_at_ms >= ?), 0) as last_minute, count(*) as last_hour
 from reflow_runs where status = 'completed' and finished_at_ms >= ?`

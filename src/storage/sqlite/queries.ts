@@ -74,9 +74,10 @@ const GRANT_LEASE = `status = 'running', lease_id = ?, lease_owner = ?, availabl
 
 /**
  * An expired lease, judged at ? (now): its expiry has passed, or its last heartbeat is more than a
- * lease beyond now (?: now + lease), which only a clock that jumped back can produce.
+ * lease beyond now (?: now + lease), which only a clock that jumped back can produce, or it was last
+ * renewed before ? (the public claimNextRun's staleBefore, which binds the first two so they never hold).
  */
-const EXPIRED = `status = 'running' and (available_at_ms <= ? or heartbeat_at_ms > ?)`
+const EXPIRED = `status = 'running' and (available_at_ms <= ? or heartbeat_at_ms > ? or heartbeat_at_ms < ?)`
 
 /**
  * Claim, before taking the write lock: is any run of `names` workflows due at ?, or expired (EXPIRED

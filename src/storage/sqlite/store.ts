@@ -60,8 +60,14 @@ export class SQLiteStore implements Store {
     if (!Number.isInteger(limit) || limit < 0) throw new InvalidArgumentError(`claim limit must be a non-negative integer, got ${String(limit)}`)
     if (workflows.length === 0 || limit === 0) return []
     const sql = this.sql(workflows.length)
-    // Expired: expiry passed at now, or a heartbeat more than a lease ahead of now (a clock gone back).
-    const expiry: SqlValue[] = request.includeExpired ? [now, now + request.leaseMs] : [-1, Number.MAX_SAFE_INTEGER]
+    // Expired: expiry passed at now, or a heartbeat more than a lease ahead of now (a clock gone back);
+    // with a staleBefore, only a heartbeat older than it.
+    const [min, max] = [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER]
+    const expiry: SqlValue[] = !request.includeExpired
+      ? [min, max, min]
+      : request.staleBefore === undefined
+        ? [now, now + request.leaseMs, min]
+        : [min, max, request.staleBefore]
     // With no write queued, a read decides whether there is anything to claim before taking the write
     // lock, so idle engines never contend with busy ones.
     if (!this.db.writesPending) {
