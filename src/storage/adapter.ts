@@ -37,15 +37,10 @@ export interface StorageAdapter {
   /**
    * Claims the claimable run among `workflowNames` that has waited longest: a `pending` run (waiting
    * since its creation, or since it was handed back), or, when `staleBefore` is given, a `running`
-   * run whose lease went stale, not renewed after `staleBefore` (a crashed worker's; waiting since
-   * its lease ran out). Without `staleBefore`, running runs are never claimed. The claim sets status
-   * `running`, a fresh lease id and the renewal time to now, in one transaction, so of several
-   * concurrent claimers exactly one gets each run. Returns null when nothing is claimable.
-   *
-   * Callers pass one staleness window throughout (the engine passes `now - leaseMs`). The built-in
-   * storages keep that window as a lease: a claim's lease lasts `now - staleBefore` ms (30 s without
-   * `staleBefore`) and `heartbeatRun` renews it for as long again, which with one window is the
-   * same as comparing the last renewal with `staleBefore`.
+   * run whose lease was last renewed before `staleBefore` (a crashed worker's). Without
+   * `staleBefore`, running runs are never claimed. The claim sets status `running`, a fresh lease id
+   * and the renewal time to now, in one transaction, so of several concurrent claimers exactly one
+   * gets each run. Returns null when nothing is claimable.
    */
   claimNextRun(workflowNames: readonly string[], staleBefore?: number): Promise<ClaimedRun | null>
 

@@ -87,7 +87,7 @@ export class MemoryStore implements Store {
     const expired = (r: RunRow) =>
       request.includeExpired &&
       r.status === 'running' &&
-      (staleBefore === undefined ? (r.availableAt ?? 0) <= now || (r.heartbeatAt ?? 0) > now + leaseMs : (r.heartbeatAt ?? 0) < staleBefore)
+      (staleBefore === undefined ? (r.availableAt ?? 0) <= now || (r.heartbeatAt ?? 0) > now + leaseMs : (r.heartbeatAt ?? -1) < staleBefore)
     const chosen = [...this.open]
       .filter((r) => names.has(r.workflow) && ((r.status === 'pending' && r.availableAt! <= now) || (expired(r) && !request.exclude?.has(r.id))))
       .sort((a, b) => a.availableAt! - b.availableAt! || a.seq - b.seq)

@@ -114,6 +114,7 @@ export class MemoryStorage implements StorageAdapter, HasStore {
     if (!run || TERMINAL_STATUSES.includes(run.status)) return false
     const now = this.clock.now()
     this.store.setStatus(run, status, now, true)
+    run.heartbeatAt = null
     // Running without a lease: its (absent) lease counts as expired now, as on SQLite.
     if (status === 'running') run.availableAt = now
     this.store.changed()

@@ -75,9 +75,10 @@ const GRANT_LEASE = `status = 'running', lease_id = ?, lease_owner = ?, availabl
 /**
  * An expired lease, judged at ? (now): its expiry has passed, or its last heartbeat is more than a
  * lease beyond now (?: now + lease), which only a clock that jumped back can produce, or it was last
- * renewed before ? (the public claimNextRun's staleBefore, which binds the first two so they never hold).
+ * renewed before ? (the public claimNextRun's staleBefore, which binds the first two so they never hold;
+ * a running run without any heartbeat, which only updateRunStatus can make, is stale for it at once).
  */
-const EXPIRED = `status = 'running' and (available_at_ms <= ? or heartbeat_at_ms > ? or heartbeat_at_ms < ?)`
+const EXPIRED = `status = 'running' and (available_at_ms <= ? or heartbeat_at_ms > ? or ifnull(heartbeat_at_ms, -1) < ?)`
 
 /**
  * Claim, before taking the write lock: is any run of `names` workflows due at ?, or expired (EXPIRED
@@ -231,7 +232,7 @@ where ${HELD}`
  * when running, finish time when terminal. (reflow_runs primary key)
  */
 export const setRunStatus = `update reflow_runs
-set status = ?, lease_id = null, lease_owner = null, available_at_ms = ?, finished_at_ms = ?, updated_at_ms = ?
+set status = ?, lease_id = null, lease_owner = null, heartbeat_at_ms = null, available_at_ms = ?, finished_at_ms = ?, updated_at_ms = ?
 where id = ? and status in ('pending', 'running')`
 
 /** updateClaimedRunStatus: running → any under the lease; the caller binds lease and due time for the new status. Fenced. (reflow_runs primary key) */
