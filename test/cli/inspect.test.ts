@@ -36,6 +36,7 @@ describe('runs', () => {
       workflow: 'charge',
       status: 'failed',
       step: { name: 'charge', status: 'failed', attempts: 2 },
+      error: 'card declined',
       stepsRecorded: 2,
       createdAt: expect.any(Number),
       updatedAt: expect.any(Number),
@@ -45,6 +46,7 @@ describe('runs', () => {
     })
     expect(byId.get(ids.oldCompleted)).toMatchObject({ status: 'completed', step: { name: 'essay', status: 'completed', attempts: 1 } })
     expect(byId.get(ids.oldCompleted)!.durationMs).toBe(1_750)
+    expect(byId.get(ids.oldCompleted)!.error).toBeNull()
     expect(byId.get(ids.pending)).toMatchObject({ status: 'pending', step: null, stepsRecorded: 0, startedAt: null, durationMs: null })
     expect(byId.get(ids.running)).toMatchObject({ status: 'running', finishedAt: null, durationMs: null })
   })
@@ -67,7 +69,7 @@ describe('runs', () => {
     expect(stderr).toBe('')
     expect(stdout).not.toContain('\x1b[')
     const [header, ...rows] = stdout.trimEnd().split('\n')
-    expect(header!.split(/\s{2,}/)).toEqual(['ID', 'WORKFLOW', 'STATUS', 'STEP', 'ATTEMPTS', 'AGE', 'DURATION'])
+    expect(header!.split(/\s{2,}/)).toEqual(['ID', 'WORKFLOW', 'STATUS', 'STEP', 'ATTEMPTS', 'AGE', 'DURATION', 'ERROR'])
     expect(rows).toHaveLength(6)
     for (const column of ['WORKFLOW', 'STATUS', 'STEP', 'AGE']) {
       const at = header!.indexOf(column)
@@ -75,7 +77,7 @@ describe('runs', () => {
       for (const row of rows) expect(row[at]).not.toBe(' ')
     }
     const failed = rows.find((row) => row.startsWith(ids.oldFailed))!
-    expect(failed.split(/\s{2,}/)).toEqual([ids.oldFailed, 'charge', 'failed', 'charge', '2', '10d ago', '1ms'])
+    expect(failed.split(/\s{2,}/)).toEqual([ids.oldFailed, 'charge', 'failed', 'charge', '2', '10d ago', '1ms', 'card declined'])
     const recent = rows.find((row) => row.startsWith(ids.recentCompleted))!
     expect(recent).toContain('30m ago')
     expect(recent).toContain('1.8s')
@@ -103,14 +105,19 @@ describe('runs', () => {
 describe('show', () => {
   test('--json gives the run and its full step timeline', async () => {
     const shown = await cliJson<any>(['show', ids.oldCompleted, '--db', db])
-    expect(Object.keys(shown)).toEqual(['run', 'steps'])
+    expect(Object.keys(shown)).toEqual(['run', 'steps', 'attempts'])
     expect(shown.run).toEqual({
       id: ids.oldCompleted,
       workflow: 'greet',
       status: 'completed',
       input: { name: 'ada' },
       idempotencyKey: null,
+      availableAt: null,
+      currentStep: null,
+      attempt: 0,
+      interruptions: 0,
       leaseId: null,
+      leaseOwner: expect.stringMatching(/^pid \d+ on /),
       heartbeatAt: expect.any(Number),
       createdAt: expect.any(Number),
       updatedAt: expect.any(Number),
@@ -118,6 +125,7 @@ describe('show', () => {
       finishedAt: expect.any(Number),
       durationMs: 1_750,
     })
+    expect(shown.attempts).toEqual([])
     expect(shown.steps).toEqual([
       { seq: 1, name: 'hello', status: 'completed', output: { greeting: 'hello ada' }, error: null, attempts: 1, createdAt: expect.any(Number), updatedAt: expect.any(Number), durationMs: 1_500 },
       { seq: 2, name: 'essay', status: 'completed', output: { text: 'x'.repeat(300) }, error: null, attempts: 1, createdAt: expect.any(Number), updatedAt: expect.any(Number), durationMs: 250 },
@@ -126,6 +134,11 @@ describe('show', () => {
     expect(failed.steps.map((s: any) => [s.name, s.status, s.attempts, s.error])).toEqual([
       ['reserve', 'completed', 1, null],
       ['charge', 'failed', 2, 'card declined'],
+    ])
+    expect(failed.run).toMatchObject({ status: 'failed', currentStep: 'charge' })
+    expect(failed.attempts.map((a: any) => [a.stepName, a.attempt, a.status, a.errorMessage])).toEqual([
+      ['charge', 1, 'failed', 'card declined'],
+      ['charge', 2, 'failed', 'card declined'],
     ])
     expect('output' in failed.steps[1]).toBe(false)
     const pending = await cliJson<any>(['show', ids.pending, '--db', db])
@@ -146,6 +159,9 @@ describe('show', () => {
     const failed = await cli(['show', ids.oldFailed, '--db', db])
     expect(failed.stdout).toMatch(/2\. charge\s+failed\s+2 attempts/)
     expect(failed.stdout).toContain('error:  card declined')
+    expect(failed.stdout).toContain('Failed attempts')
+    expect(failed.stdout).toMatch(/charge #1\s+failed\s+\S+ \(10d ago\)\n\s+Error: card declined/)
+    expect(failed.stdout).toMatch(/charge #2\s+failed/)
   })
 
   test('an unknown run id fails with one line, exit 1', async () => {
