@@ -74,7 +74,8 @@ type AnyFunction = (...args: never[]) => unknown
  * What `T` looks like after `decode(encode(value))`: the identity for every supported type (a Date
  * stays a Date, a Map a Map of stored keys and values, tuples and readonly arrays keep their shape),
  * an Error subclass becomes an Error with its data fields, functions and symbols are dropped from
- * objects and are `never` on their own, and void becomes undefined.
+ * objects and are `never` on their own, and void becomes undefined. (The codec refuses functions and
+ * symbols at run time; `Unstorable` makes a step returning one a compile error.)
  */
 export type Stored<T> = 0 extends 1 & T
   ? any
@@ -111,6 +112,54 @@ type StoredObject<T> = {
 type StoredError<T extends Error> = [Exclude<keyof StoredObject<T>, keyof Error>] extends [never]
   ? Error
   : Error & StoredObject<Omit<T, keyof Error>>
+
+/**
+ * The parts of `T` that TypeScript can see the codec would refuse, as string literals naming the
+ * path and the reason (`"$.conn.write is a function"`), or never when nothing is. Functions and
+ * methods (so instances of classes with methods: a socket, a Promise), symbols and symbol-keyed
+ * properties are seen; an instance of a class with data fields only looks like a plain object and
+ * is refused at run time instead. Methods of an Error are allowed (only its data is stored).
+ * Looks 8 levels deep, so recursive types stay cheap.
+ */
+export type Unstorable<T, Path extends string = '$', Depth extends 0[] = []> = 0 extends 1 & T
+  ? never
+  : unknown extends T
+    ? never
+    : Depth['length'] extends 8
+      ? never
+      : T extends string | number | boolean | bigint | null | undefined | void
+        ? never
+        : T extends AnyFunction
+          ? `${Path} is a function`
+          : T extends symbol
+            ? `${Path} is a symbol`
+            : T extends Date | RegExp | URL | ArrayBuffer | DataView | TypedArray
+              ? never
+              : T extends PromiseLike<unknown>
+                ? `${Path} is a Promise (await it)`
+                : T extends ReadonlyMap<infer K, infer V>
+                  ? Unstorable<K, `${Path}.keys()[i]`, [...Depth, 0]> | Unstorable<V, `${Path}.values()[i]`, [...Depth, 0]>
+                  : T extends ReadonlySet<infer V>
+                    ? Unstorable<V, `${Path}.values()[i]`, [...Depth, 0]>
+                    : T extends Error
+                      ? UnstorableFields<Omit<T, keyof Error>, Path, Depth, true>
+                      : T extends readonly unknown[]
+                        ? Unstorable<T[number], `${Path}[i]`, [...Depth, 0]>
+                        : T extends object
+                          ? UnstorableFields<T, Path, Depth, false>
+                          : never
+
+type UnstorableFields<T, Path extends string, Depth extends 0[], Methods extends boolean> = [
+  Extract<keyof T, symbol>,
+] extends [never]
+  ? {
+      [K in keyof T & (string | number)]-?: Methods extends true
+        ? T[K] extends AnyFunction
+          ? never
+          : Unstorable<T[K], `${Path}.${K}`, [...Depth, 0]>
+        : Unstorable<T[K], `${Path}.${K}`, [...Depth, 0]>
+    }[keyof T & (string | number)]
+  : `${Path} has a symbol-keyed property`
 
 /** A JSON value, as `toPlainJson` returns it. */
 export type PlainJson = string | number | boolean | null | PlainJson[] | { [key: string]: PlainJson }
