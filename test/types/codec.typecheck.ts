@@ -4,7 +4,7 @@
  * every `@ts-expect-error` fails the build if its line compiles.
  */
 
-import { decode, encode, type Stored } from '../../src/core/codec.ts'
+import { decode, encode, type Stored, type Unstorable } from '../../src/core/codec.ts'
 import type { ReflowErrorCode, SerializationError } from '../../src/core/errors.ts'
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false
@@ -78,6 +78,28 @@ declare const timeout: Stored<Timeout>
 const retryable: boolean = timeout.retryable
 // @ts-expect-error a method does not survive storage
 timeout.describe()
+
+// Unstorable: what TypeScript can see the codec would refuse, by path (createWorkflow and .step report it).
+class Socket {
+  write(_data: string) {}
+}
+declare const tag: unique symbol
+type Json = string | number | boolean | null | Json[] | { [key: string]: Json }
+assertType<Equal<Unstorable<{ conn: Socket }>, '$.conn.write is a function'>>()
+assertType<Equal<Unstorable<() => 1>, '$ is a function'>>()
+assertType<Equal<Unstorable<{ ids: symbol[] }>, '$.ids[i] is a symbol'>>()
+assertType<Equal<Unstorable<{ [tag]: 1; id: 1 }>, '$ has a symbol-keyed property'>>()
+assertType<Equal<Unstorable<{ later: Promise<number> }>, '$.later is a Promise (await it)'>>()
+assertType<Equal<Unstorable<Map<string, () => void>>, '$.values()[i] is a function'>>()
+assertType<Equal<Unstorable<{ a: () => void; b: symbol }>, '$.a is a function' | '$.b is a symbol'>>()
+// Everything the codec keeps passes, an Error's methods included; so do recursive types, any and unknown.
+assertType<Equal<Unstorable<{ at: Date; m: Map<bigint, Set<URL>>; bytes: Uint8Array[]; re: RegExp }>, never>>()
+assertType<Equal<Unstorable<{ error: Timeout; cause: SerializationError }>, never>>()
+assertType<Equal<Unstorable<Json>, never>>()
+assertType<Equal<Unstorable<Record<string, [Date, bigint?]>>, never>>()
+assertType<Equal<Unstorable<void>, never>>()
+assertType<Equal<Unstorable<any>, never>>()
+assertType<Equal<Unstorable<unknown>, never>>()
 
 // encode/decode signatures.
 const text: string | null = encode({ at: new Date() }, 'Output of step "s"')
