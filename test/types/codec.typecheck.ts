@@ -34,6 +34,11 @@ assertType<Equal<Stored<Uint8Array>, Uint8Array>>()
 assertType<Equal<Stored<Float64Array>, Float64Array>>()
 assertType<Equal<Stored<BigInt64Array>, BigInt64Array>>()
 assertType<Equal<Stored<ArrayBuffer>, ArrayBuffer>>()
+// A typed-array subclass with members of its own (Node's Buffer) comes back as the typed array it extends.
+assertType<Equal<Stored<Buffer>, Uint8Array>>()
+assertType<Equal<Stored<{ digest: Buffer }>, { digest: Uint8Array }>>()
+assertType<Equal<Stored<Uint8Array<ArrayBuffer>>, Uint8Array<ArrayBuffer>>>()
+assertType<Equal<Stored<Uint8ClampedArray>, Uint8ClampedArray>>()
 assertType<Equal<Stored<{ at: Date; bytes: Uint8ClampedArray }>, { at: Date; bytes: Uint8ClampedArray }>>()
 // @ts-expect-error a stored Date is a Date, not its ISO string
 assertType<Equal<Stored<Date>, string>>()
@@ -92,6 +97,15 @@ assertType<Equal<Unstorable<{ [tag]: 1; id: 1 }>, '$ has a symbol-keyed property
 assertType<Equal<Unstorable<{ later: Promise<number> }>, '$.later is a Promise (await it)'>>()
 assertType<Equal<Unstorable<Map<string, () => void>>, '$.values()[i] is a function'>>()
 assertType<Equal<Unstorable<{ a: () => void; b: symbol }>, '$.a is a function' | '$.b is a symbol'>>()
+class Registry extends Map<string, number> {
+  total = 0
+}
+class Stamp extends Date {
+  label = 'x'
+}
+assertType<Equal<Unstorable<{ registry: Registry }>, '$.registry is an instance of a subclass of Map'>>()
+assertType<Equal<Unstorable<[Stamp]>, '$[i] is an instance of a subclass of Date'>>()
+assertType<Equal<Unstorable<{ digest: Buffer; tags: ReadonlySet<string>; byId: ReadonlyMap<string, Date> }>, never>>()
 // Everything the codec keeps passes, an Error's methods included; so do recursive types, any and unknown.
 assertType<Equal<Unstorable<{ at: Date; m: Map<bigint, Set<URL>>; bytes: Uint8Array[]; re: RegExp }>, never>>()
 assertType<Equal<Unstorable<{ error: Timeout; cause: SerializationError }>, never>>()

@@ -128,6 +128,8 @@ describe('stored values (core/json.ts over the codec)', () => {
     expect(storedEqual(new Uint8Array([1, 2]), new Int8Array([1, 2]))).toBe(false)
     expect(storedEqual(/a/g, /a/g)).toBe(true)
     expect(storedEqual(/a/g, /a/i)).toBe(false)
+    expect(storedEqual(new Error('x', { cause: 1 }), new Error('x', { cause: 1 }))).toBe(true)
+    expect(storedEqual(new Error('x', { cause: 1 }), new Error('x', { cause: 2 }))).toBe(false)
   })
 })
 
