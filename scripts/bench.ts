@@ -8,26 +8,30 @@
  * process crash loses nothing acknowledged) unless a row says `full` (power-loss safe).
  *
  *   bun run bench                          all sections, table on stdout, bench-results.json
- *   bun run bench --section throughput     one section (floor, throughput, overhead, dispatch, scale, rss, idle; comma-separated)
+ *   bun run bench --section throughput     one section (floor, throughput, overhead, dispatch, scale, rss, idle, codec; comma-separated)
  *   bun run bench --quick                  smaller sizes, one round (a smoke run, under a minute)
  *   bun run bench --json                   only the JSON document, on stdout
  *
  * Sizes: --rounds N, --runs N (1-step runs at concurrency 16; other rows scale from it),
  * --scale-rows N (finished runs in the big scale file, default 1,000,000), --rss-runs N (default
  * 100,000), --samples N (dispatch samples), --seconds N (floor and idle durations), --out FILE.
+ *
+ * The codec section times the stored-value codec (encode/decode of plain and tagged data) against
+ * JSON.stringify/JSON.parse in the same rounds; `bun scripts/bench/codec.ts` prints it on its own.
  */
 
 import fs from 'node:fs'
 import os from 'node:os'
 import { parseArgs } from 'node:util'
 import { crossProcessDispatch, sameProcessDispatch } from './bench/dispatch.ts'
+import { measureCodec } from './bench/codec.ts'
 import { directHandlerUs, measureEnqueue, measureRuns } from './bench/engine-runs.ts'
 import { claimCompleteFloor, insertFloor } from './bench/floor.ts'
 import { cleanup, formatTable, log, median, settle, type Row, type Synchronous } from './bench/harness.ts'
 import { measureIdleCpuIsolated, measureRss } from './bench/resources.ts'
 import { claimPlans, filledDb, measureScale } from './bench/scale.ts'
 
-const SECTIONS = ['floor', 'throughput', 'overhead', 'dispatch', 'scale', 'rss', 'idle'] as const
+const SECTIONS = ['floor', 'throughput', 'overhead', 'dispatch', 'scale', 'rss', 'idle', 'codec'] as const
 type Section = (typeof SECTIONS)[number]
 
 const { values: flags } = parseArgs({
@@ -322,6 +326,34 @@ async function idle(): Promise<void> {
   })
 }
 
+async function codec(): Promise<void> {
+  say('codec: encode/decode against JSON.stringify/JSON.parse')
+  await settle()
+  const results = measureCodec({ rounds: Math.max(3, config.rounds), sliceMs: quick ? 50 : 200 })
+  for (const r of results) {
+    const size = r.bytes < 1024 ? `${r.bytes} B` : `${(r.bytes / 1024).toFixed(1)} KB`
+    add({
+      section: 'codec',
+      name: `encode, ${r.case}`,
+      value: r.encodeOps,
+      unit: 'ops/s',
+      ratio: r.encodeRatio,
+      ratioTo: 'JSON.stringify',
+      note: `JSON.stringify ${Math.round(r.stringifyOps).toLocaleString('en-US')} ops/s; ${size} encoded`,
+    })
+    add({
+      section: 'codec',
+      name: `decode, ${r.case}`,
+      value: r.decodeOps,
+      unit: 'ops/s',
+      ratio: r.decodeRatio,
+      ratioTo: 'JSON.parse',
+      note: `JSON.parse ${Math.round(r.parseOps).toLocaleString('en-US')} ops/s`,
+    })
+  }
+  details.codec = results
+}
+
 const started = performance.now()
 try {
   if (selected.has('floor') || selected.has('throughput')) await floorAndThroughput()
@@ -330,6 +362,7 @@ try {
   if (selected.has('scale')) await scale()
   if (selected.has('rss')) await rss()
   if (selected.has('idle')) await idle()
+  if (selected.has('codec')) await codec()
 } finally {
   cleanup()
 }

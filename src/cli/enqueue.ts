@@ -4,8 +4,10 @@
  * same key and input again returns the existing run; the same key with other input fails (exit 1).
  *
  * Human output: the run id on stdout. --json prints:
- *   { id: string, workflow: string, status: string, input: <JSON>, idempotencyKey: string|null,
+ *   { id: string, workflow: string, status: string, input: <stored value>, idempotencyKey: string|null,
  *     createdAt: number }   (the existing run's fields when the idempotency key was already used)
+ * `input` is what the schema produced, as stored, in the tagged JSON form documented at the top of
+ * output.ts: a schema that turns a string into a Date gives `{"~reflow:Date":"2026-11-30T10:00:00.000Z"}`.
  */
 
 import { createEngine } from '../engine/engine.ts'
@@ -13,7 +15,7 @@ import { UnknownWorkflowError } from '../core/errors.ts'
 import { assertWellFormed } from '../core/identifiers.ts'
 import type { Command } from './command.ts'
 import { DB_FLAG, JSON_FLAG, databasePath, openWritable, refuseNonRegularFile } from './database.ts'
-import { printable } from './output.ts'
+import { printable, storedJson } from './output.ts'
 import { IMPORT_TIMEOUT_FLAG, loadWorkflows } from './workflow-module.ts'
 
 export const enqueueCommand: Command = {
@@ -53,7 +55,7 @@ running worker picks the run up. Creates the database if it does not exist.`,
       const run = await enqueue(name, input, key === undefined ? undefined : { idempotencyKey: key })
       if (args.boolean('json')) {
         const { id, workflow, status, idempotencyKey, createdAt } = run
-        out.json({ id, workflow, status, input: run.input, idempotencyKey, createdAt })
+        out.json({ id, workflow, status, input: storedJson(run.input) ?? null, idempotencyKey, createdAt })
       } else {
         out.line(printable(run.id))
       }

@@ -4,9 +4,23 @@
  *
  * Everything read from a database or a workflow module (names, keys, inputs, outputs, errors) is data
  * that a terminal must print, not obey: human output passes it through `printable` (text) or
- * `jsonText` (values), which escape every character a terminal may act on. `--json` is `jsonText`.
+ * `preview` (stored values, rendered readably by core/render-value.ts: `Date(2026-11-30T10:00:00.000Z)`,
+ * `Map(2) {"a" => 1, "b" => 2}`, then made printable), which escape every character a terminal may
+ * act on. `--json` is `jsonText`; stored values go into it through `storedJson`.
+ *
+ * The --json encoding of stored values (run input, step outputs): plain JSON data is printed as it
+ * is; a value JSON cannot carry is an object with one key `"~reflow:<Type>"`, as core/codec.ts
+ * stores it: `{"~reflow:Date":"2026-11-30T10:00:00.000Z"}`, `{"~reflow:Map":[["a",1]]}`,
+ * `{"~reflow:Set":[1,2]}`, `{"~reflow:BigInt":"10"}`, `{"~reflow:undefined":null}`,
+ * `{"~reflow:Number":"NaN"}` (also "-0", "Infinity", "-Infinity"), `{"~reflow:RegExp":["ab+c","gi"]}`,
+ * `{"~reflow:URL":"https://…"}`, `{"~reflow:Uint8Array":"<base64>"}` (every typed array, DataView
+ * and ArrayBuffer), `{"~reflow:Error":{"name","message","stack","cause","fields"}}`; a plain object
+ * with a key starting with `~reflow:` is written `{"~reflow:Object":[[key, value], ...]}`.
+ * `decode(JSON.stringify(json))` (core/codec.ts) gives the values back.
  */
 
+import { toPlainJson, type PlainJson } from '../core/codec.ts'
+import { renderValue } from '../core/render-value.ts'
 import type { RunStatus } from '../core/types.ts'
 
 export interface Output {
@@ -99,11 +113,23 @@ export function when(time: number | null, now: number): string {
   return time === null ? '-' : `${new Date(time).toISOString()} (${ago(time, now)})`
 }
 
-/** JSON text of a stored value, cut to `max` characters with an ellipsis (undefined shows as "-"). */
-export function preview(value: unknown, max: number): string {
+/**
+ * A stored value as one printable line (`{at: Date(2026-11-30T10:00:00.000Z), tags: Set(1) {"a"}}`),
+ * cut to `max` characters with an ellipsis; undefined shows as "-".
+ */
+export function preview(value: unknown, max = Number.POSITIVE_INFINITY): string {
   if (value === undefined) return '-'
-  const text = jsonText(value)
+  // Cut again after escaping: an escape such as \x1b is longer than the character it replaces.
+  const text = printable(renderValue(value, { maxLength: max }))
   return text.length > max ? `${text.slice(0, max - 1)}…` : text
+}
+
+/**
+ * A stored value for `--json` output: its tagged form (see the top of this file), so a Map is not
+ * printed as `{}` nor a BigInt refused; undefined stays undefined, so JSON leaves the field out.
+ */
+export function storedJson(value: unknown): PlainJson | undefined {
+  return value === undefined ? undefined : toPlainJson(value)
 }
 
 /** Keeps a message to one printable line, for stderr. */

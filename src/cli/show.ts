@@ -8,13 +8,18 @@
  *            createdAt: number, updatedAt: number,
  *            startedAt: number|null, finishedAt: number|null, durationMs: number|null },
  *     steps: [{ seq: number, name, status: "completed"|"failed", attempts: number,
- *               output: <JSON value, absent when undefined>, error: string|null,
+ *               output: <stored value, absent when undefined>, error: string|null,
  *               createdAt: number, updatedAt: number, durationMs: number }],
  *     attempts: [{ stepName, attempt: number, status: "failed"|"interrupted", startedAt: number|null,
  *                  endedAt: number, errorName, errorMessage, errorStack: string|null }] }
  * `availableAt` is when a pending run is due (after a retry backoff) or when a running run's
  * lease expires; `attempt` counts failed attempts of `currentStep` so far. `attempts` lists every
  * failed and interrupted attempt, oldest first, including those before a retry.
+ * `input` and `output` are stored values in their tagged JSON form (documented at the top of
+ * output.ts): plain JSON as it is, and a Date, Map, Set, BigInt... as an object with one key
+ * `"~reflow:<Type>"`, e.g. `{"~reflow:Date":"2026-11-30T10:00:00.000Z"}`, `{"~reflow:Map":[["a",1]]}`;
+ * `decode` in src/core/codec.ts reads it back into values. `input` is absent when the run has none.
+ * Human output renders them readably instead: `Date(2026-11-30T10:00:00.000Z)`, `Map(1) {"a" => 1}`.
  * Outputs are never truncated in JSON. Times are epoch milliseconds. A step's createdAt is when its
  * first attempt started and updatedAt when its result was recorded; durationMs is the difference
  * (attempts and backoff included).
@@ -25,7 +30,7 @@ import type { RunRecord, StepRecord } from '../storage/sqlite/inspect.ts'
 import { CliError, runIdArgument } from './args.ts'
 import type { Command } from './command.ts'
 import { DB_FLAG, JSON_FLAG, databasePath, openReadonly } from './database.ts'
-import { duration, jsonText, preview, printable, when, type Output } from './output.ts'
+import { duration, preview, printable, storedJson, when, type Output } from './output.ts'
 
 const PREVIEW_CHARS = 72
 
@@ -51,8 +56,12 @@ with --full). Steps not yet reached are not listed. Opens the database read-only
       if (!found) throw new CliError(`no run ${runId} in ${storage.path}`)
       const steps = found.steps.map((step) => ({ ...step, durationMs: step.updatedAt - step.createdAt }))
       const run = { ...found.run, durationMs: runDuration(found.run) }
-      if (args.boolean('json')) out.json({ run, steps, attempts: found.attempts })
-      else print(run, steps, found.attempts, args.boolean('full'), Date.now(), out)
+      if (args.boolean('json')) {
+        const stored = { ...run, input: storedJson(run.input) }
+        out.json({ run: stored, steps: steps.map((step) => ({ ...step, output: storedJson(step.output) })), attempts: found.attempts })
+      } else {
+        print(run, steps, found.attempts, args.boolean('full'), Date.now(), out)
+      }
       return 0
     } finally {
       storage.close()
@@ -74,7 +83,7 @@ function print(
   now: number,
   out: Output,
 ): void {
-  const value = (v: unknown) => (v === undefined ? '-' : full ? jsonText(v, 2) : preview(v, PREVIEW_CHARS))
+  const value = (v: unknown) => preview(v, full ? undefined : PREVIEW_CHARS)
   const fields: [string, string][] = [
     ['Workflow', printable(run.workflow)],
     ['Status', out.status(run.status)],
@@ -111,7 +120,7 @@ function print(
     const status = out.status(step.status) + ' '.repeat(Math.max(0, 9 - step.status.length))
     out.line(`  ${String(step.seq).padStart(2)}. ${names[i]!.padEnd(nameWidth)}  ${status}  ${attempts.padEnd(10)}  ${took}`)
     if (step.error !== null) out.line(`      error:  ${printable(step.error)}`)
-    if (step.output !== undefined || step.status === 'completed') out.line(`      output: ${indent(value(step.output), 14)}`)
+    if (step.output !== undefined || step.status === 'completed') out.line(`      output: ${value(step.output)}`)
   }
   if (attempts.length === 0) return
   out.line()

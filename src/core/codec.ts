@@ -36,6 +36,8 @@
  *   assigns through a prototype setter.
  * - An Error comes back as an Error with the same name, message, stack, cause and own enumerable
  *   fields (`code`, ...); its class does not (a TypeError or a ReflowError is an Error named so).
+ *   Likewise a subclass of a typed array (a Node `Buffer`) is stored as, and comes back as, the typed
+ *   array it extends (a Uint8Array).
  * - A value reachable twice is written twice (and comes back as two copies); a cycle is refused.
  * - Rejected with a SerializationError naming `what` and the path (`$.user.tags[2]`): functions,
  *   symbols, symbol-keyed properties, instances of any other class (named in the message), cycles,
@@ -74,7 +76,8 @@ type AnyFunction = (...args: never[]) => unknown
  * What `T` looks like after `decode(encode(value))`: the identity for every supported type (a Date
  * stays a Date, a Map a Map of stored keys and values, tuples and readonly arrays keep their shape),
  * an Error subclass becomes an Error with its data fields, functions and symbols are dropped from
- * objects and are `never` on their own, and void becomes undefined.
+ * objects and are `never` on their own, and void becomes undefined. (The codec refuses functions and
+ * symbols at run time; `Unstorable` makes a step returning one a compile error.)
  */
 export type Stored<T> = 0 extends 1 & T
   ? any
@@ -86,8 +89,10 @@ export type Stored<T> = 0 extends 1 & T
         ? never
         : [T] extends [void]
           ? undefined
-          : T extends Date | RegExp | URL | ArrayBuffer | DataView | TypedArray
+          : T extends Date | RegExp | URL | ArrayBuffer | DataView
             ? T
+            : T extends TypedArray
+              ? StoredBytes<T>
             : T extends Map<infer K, infer V>
               ? Map<Stored<K>, Stored<V>>
               : T extends ReadonlyMap<infer K, infer V>
@@ -104,6 +109,15 @@ export type Stored<T> = 0 extends 1 & T
                           ? StoredObject<T>
                           : never
 
+/** A typed array stays what it is; a subclass with more members (a Node Buffer) becomes the typed array it extends. */
+type StoredBytes<T extends TypedArray> = T extends { readonly [Symbol.toStringTag]: infer Tag }
+  ? Extract<TypedArray, { readonly [Symbol.toStringTag]: Tag }> extends infer Base
+    ? [keyof T] extends [keyof Base]
+      ? T
+      : Base
+    : never
+  : T
+
 type StoredObject<T> = {
   [K in keyof T as K extends symbol ? never : T[K] extends AnyFunction | symbol ? never : K]: Stored<T[K]>
 }
@@ -111,6 +125,69 @@ type StoredObject<T> = {
 type StoredError<T extends Error> = [Exclude<keyof StoredObject<T>, keyof Error>] extends [never]
   ? Error
   : Error & StoredObject<Omit<T, keyof Error>>
+
+/**
+ * The parts of `T` that TypeScript can see the codec would refuse, as string literals naming the
+ * path and the reason (`"$.conn.write is a function"`), or never when nothing is. Functions and
+ * methods (so instances of classes with methods: a socket, a Promise), symbols and symbol-keyed
+ * properties are seen, and so are subclasses of Date, RegExp, URL, Map and Set that add members; an
+ * instance of a class with data fields only looks like a plain object and is refused at run time
+ * instead. Methods of an Error are allowed (only its data is stored), and so are typed-array
+ * subclasses such as Buffer (stored as the typed array they extend).
+ * Looks 8 levels deep, so recursive types stay cheap.
+ */
+export type Unstorable<T, Path extends string = '$', Depth extends 0[] = []> = 0 extends 1 & T
+  ? never
+  : unknown extends T
+    ? never
+    : Depth['length'] extends 8
+      ? never
+      : T extends string | number | boolean | bigint | null | undefined | void
+        ? never
+        : T extends AnyFunction
+          ? `${Path} is a function`
+          : T extends symbol
+            ? `${Path} is a symbol`
+            : T extends ArrayBuffer | DataView | TypedArray
+              ? never
+              : T extends Date
+                ? Subclass<T, Date, Path, 'Date'>
+                : T extends RegExp
+                  ? Subclass<T, RegExp, Path, 'RegExp'>
+                  : T extends URL
+                    ? Subclass<T, URL, Path, 'URL'>
+                    : T extends PromiseLike<unknown>
+                      ? `${Path} is a Promise (await it)`
+                      : T extends ReadonlyMap<infer K, infer V>
+                        ? | Subclass<T, Map<K, V>, Path, 'Map'>
+                          | Unstorable<K, `${Path}.keys()[i]`, [...Depth, 0]>
+                          | Unstorable<V, `${Path}.values()[i]`, [...Depth, 0]>
+                        : T extends ReadonlySet<infer V>
+                          ? Subclass<T, Set<V>, Path, 'Set'> | Unstorable<V, `${Path}.values()[i]`, [...Depth, 0]>
+                          : T extends Error
+                            ? UnstorableFields<Omit<T, keyof Error>, Path, Depth, true>
+                            : T extends readonly unknown[]
+                              ? Unstorable<T[number], `${Path}[i]`, [...Depth, 0]>
+                              : T extends object
+                                ? UnstorableFields<T, Path, Depth, false>
+                                : never
+
+/** A subclass of a supported class with members of its own (a `class Registry extends Map`): the codec refuses it. */
+type Subclass<T, Base, Path extends string, Name extends string> = [Exclude<keyof T, keyof Base>] extends [never]
+  ? never
+  : `${Path} is an instance of a subclass of ${Name}`
+
+type UnstorableFields<T, Path extends string, Depth extends 0[], Methods extends boolean> = [
+  Extract<keyof T, symbol>,
+] extends [never]
+  ? {
+      [K in keyof T & (string | number)]-?: Methods extends true
+        ? T[K] extends AnyFunction
+          ? never
+          : Unstorable<T[K], `${Path}.${K}`, [...Depth, 0]>
+        : Unstorable<T[K], `${Path}.${K}`, [...Depth, 0]>
+    }[keyof T & (string | number)]
+  : `${Path} has a symbol-keyed property`
 
 /** A JSON value, as `toPlainJson` returns it. */
 export type PlainJson = string | number | boolean | null | PlainJson[] | { [key: string]: PlainJson }
@@ -290,7 +367,7 @@ class Encoder {
     if (proto === RegExp.prototype) return tag('RegExp', [(object as RegExp).source, (object as RegExp).flags])
     if (proto === URL.prototype) return tag('URL', (object as URL).href)
     if (proto === ArrayBuffer.prototype) return tag('ArrayBuffer', toBase64(new Uint8Array(object as ArrayBuffer)))
-    const view = TYPED_ARRAYS.get(proto as object)
+    const view = TYPED_ARRAYS.get(proto as object) ?? (ArrayBuffer.isView(object) ? typedArrayBase(proto) : undefined)
     if (view !== undefined) {
       const { buffer, byteOffset, byteLength } = object as ArrayBufferView
       return tag(view.name, toBase64(new Uint8Array(buffer, byteOffset, byteLength)))
@@ -341,6 +418,15 @@ class Encoder {
     }
     return this.fail(depth, `nested deeper than ${MAX_DEPTH} levels`)
   }
+}
+
+/** The typed array (or DataView) a subclass such as Node's Buffer extends, from its prototype chain. */
+function typedArrayBase(proto: object | null): (new (buffer: ArrayBuffer) => ArrayBufferView) | undefined {
+  for (let p = proto; p !== null; p = Object.getPrototypeOf(p) as object | null) {
+    const view = TYPED_ARRAYS.get(p)
+    if (view !== undefined) return view
+  }
+  return undefined
 }
 
 /** `$.user.tags[2]`, `$.byId.get("a")`, `$.tags.values()[1]`; a path longer than 40 steps keeps its two ends. */

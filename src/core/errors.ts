@@ -71,7 +71,7 @@ export class IdempotencyConflictError extends ReflowError {
   }
 }
 
-/** A value that cannot be stored as JSON; `path` points at the offending part (`$.user.tags[2]`). */
+/** A value the codec (core/codec.ts) cannot store; `path` points at the offending part (`$.user.tags[2]`). */
 export class SerializationError extends ReflowError {
   readonly path: string
   constructor(what: string, path: string, reason: string) {

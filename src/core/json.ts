@@ -77,7 +77,10 @@ export function storedEqual(a: unknown, b: unknown): boolean {
     return left.length === right.length && left.every((entry, i) => storedEqual(entry, right[i]))
   }
   if (ArrayBuffer.isView(a) || a instanceof ArrayBuffer) return bytesOf(a).join() === bytesOf(b as ArrayBuffer).join()
-  if (a instanceof Error && (a.name !== (b as Error).name || a.message !== (b as Error).message)) return false
+  if (a instanceof Error) {
+    const other = b as Error
+    if (a.name !== other.name || a.message !== other.message || !storedEqual(a.cause, other.cause)) return false
+  }
   if (Array.isArray(a) && a.length !== (b as unknown[]).length) return false
   const keysA = Object.keys(a)
   const keysB = Object.keys(b)

@@ -63,7 +63,7 @@ export interface StepResult {
   runId: string
   name: string
   status: StepStatus
-  /** The step's return value (JSON-compatible); undefined for a failed step. */
+  /** The step's return value as stored (Dates, Maps, BigInts... keep their types); undefined for a failed step. */
   output: unknown
   /** The failure message, or null when the step completed. */
   error: string | null

@@ -6,7 +6,7 @@
 
 import { DuplicateStepError, InvalidArgumentError } from '../core/errors.ts'
 import { assertWellFormed } from '../core/identifiers.ts'
-import type { Stored } from '../core/codec.ts'
+import type { Stored, Unstorable } from '../core/codec.ts'
 import { resolveRetryPolicy, type RetryConfig, type RetryPolicy } from '../core/retry.ts'
 import { validateInput, type StandardSchemaV1 } from './schema.ts'
 
@@ -71,6 +71,20 @@ type UniqueStepName<N extends string, TSteps> = N extends keyof TSteps
   ? { 'duplicate step name': N }
   : unknown
 
+/**
+ * A step whose return value TypeScript can see cannot be stored (a function, a symbol, an object
+ * with methods...) is a compile error on its name, naming the path: the codec would refuse it at
+ * run time, failing the step.
+ */
+type StorableOutput<TOutput> = [Unstorable<Awaited<TOutput>>] extends [never]
+  ? unknown
+  : { 'step output cannot be stored': Unstorable<Awaited<TOutput>> }
+
+/** The same for a schema whose output TypeScript can see cannot be stored, on `createWorkflow`'s config. */
+type StorableInput<S extends StandardSchemaV1> = [Unstorable<StandardSchemaV1.InferOutput<S>>] extends [never]
+  ? unknown
+  : { 'workflow input cannot be stored': Unstorable<StandardSchemaV1.InferOutput<S>> }
+
 type WithStep<TSteps, N extends string, TOutput> = TSteps & { [K in N]: StoredOutput<TOutput> }
 
 export interface Workflow<
@@ -97,11 +111,11 @@ export interface Workflow<
    * workflow.step('charge', async ({ input, prev, signal }) => ({ chargeId: await charge(input, { signal }) }))
    */
   step<const N extends string, TOutput>(
-    name: N & UniqueStepName<N, TSteps>,
+    name: N & UniqueStepName<N, TSteps> & StorableOutput<TOutput>,
     handler: StepHandler<WorkflowInput<TSchema>, TPrev, TOutput>,
   ): Workflow<TName, TSchema, WithStep<TSteps, N, TOutput>, StoredOutput<TOutput>>
   step<const N extends string, TOutput>(
-    name: N & UniqueStepName<N, TSteps>,
+    name: N & UniqueStepName<N, TSteps> & StorableOutput<TOutput>,
     config: StepConfig<WorkflowInput<TSchema>, TPrev, TOutput>,
   ): Workflow<TName, TSchema, WithStep<TSteps, N, TOutput>, StoredOutput<TOutput>>
 
@@ -140,7 +154,7 @@ export interface WorkflowConfig<TName extends string, TSchema extends StandardSc
  *   .step('send-welcome', async ({ input, prev }) => sendWelcome(input.email, prev.accountId))
  */
 export function createWorkflow<const TName extends string, TSchema extends StandardSchemaV1>(
-  config: WorkflowConfig<TName, TSchema>,
+  config: WorkflowConfig<TName, TSchema> & StorableInput<TSchema>,
 ): Workflow<TName, TSchema> {
   if (typeof config?.name !== 'string' || config.name.trim() === '') {
     throw new InvalidArgumentError(`createWorkflow: name must be a non-empty string, got ${describe(config?.name)}`)

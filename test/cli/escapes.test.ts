@@ -93,11 +93,12 @@ describe('human output escapes control characters', () => {
     expect(failed).toContain('evil\\x1b]0;pwned\\x07')
     expect(failed).toContain('clear\\x1b[2J')
     expect(failed).toContain('boom \\x1b]0;pwned\\x07 \\x1b[2J\\r\\nsecond line\\x7f\\x85')
-    // Input and outputs are JSON text: C1 and bidi controls become JSON escapes, as C0 already are.
-    expect(failed).toContain('{"text":"out\\u009b31m\\u202dx\\u0000"}')
-    expect(failed).toContain('{"note":"in\\u001b[2J\\u0085"}')
+    // Input and outputs are rendered values: strings as JSON string literals (C0 escaped by JSON),
+    // then made printable (C1 and bidi controls escaped like everywhere else).
+    expect(failed).toContain('{text: "out\\x9b31m\\u202dx\\u0000"}')
+    expect(failed).toContain('{note: "in\\u001b[2J\\x85"}')
     const full = await human(['show', failedId, '--db', db, '--full'])
-    expect(full).toContain('"text": "out\\u009b31m\\u202dx\\u0000"')
+    expect(full).toContain('{text: "out\\x9b31m\\u202dx\\u0000"}')
     const pending = await human(['show', pendingId, '--db', db])
     expect(pending).toContain('key\\u202eabc\\u2066\\x9b')
   })

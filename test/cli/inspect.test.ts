@@ -151,7 +151,7 @@ describe('show', () => {
     expect(short.code).toBe(0)
     expect(short.stdout).toContain(`Run ${ids.oldCompleted}`)
     expect(short.stdout).toMatch(/1\. hello\s+completed\s+1 attempt\s+1\.5s/)
-    expect(short.stdout).toContain('output: {"greeting":"hello ada"}')
+    expect(short.stdout).toContain('output: {greeting: "hello ada"}')
     expect(short.stdout).toContain('…')
     expect(short.stdout).not.toContain('x'.repeat(300))
     const full = await cli(['show', ids.oldCompleted, '--db', db, '--full'])

@@ -4,7 +4,7 @@
  * every `@ts-expect-error` fails the build if its line compiles.
  */
 
-import { decode, encode, type Stored } from '../../src/core/codec.ts'
+import { decode, encode, type Stored, type Unstorable } from '../../src/core/codec.ts'
 import type { ReflowErrorCode, SerializationError } from '../../src/core/errors.ts'
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false
@@ -34,6 +34,11 @@ assertType<Equal<Stored<Uint8Array>, Uint8Array>>()
 assertType<Equal<Stored<Float64Array>, Float64Array>>()
 assertType<Equal<Stored<BigInt64Array>, BigInt64Array>>()
 assertType<Equal<Stored<ArrayBuffer>, ArrayBuffer>>()
+// A typed-array subclass with members of its own (Node's Buffer) comes back as the typed array it extends.
+assertType<Equal<Stored<Buffer>, Uint8Array>>()
+assertType<Equal<Stored<{ digest: Buffer }>, { digest: Uint8Array }>>()
+assertType<Equal<Stored<Uint8Array<ArrayBuffer>>, Uint8Array<ArrayBuffer>>>()
+assertType<Equal<Stored<Uint8ClampedArray>, Uint8ClampedArray>>()
 assertType<Equal<Stored<{ at: Date; bytes: Uint8ClampedArray }>, { at: Date; bytes: Uint8ClampedArray }>>()
 // @ts-expect-error a stored Date is a Date, not its ISO string
 assertType<Equal<Stored<Date>, string>>()
@@ -78,6 +83,37 @@ declare const timeout: Stored<Timeout>
 const retryable: boolean = timeout.retryable
 // @ts-expect-error a method does not survive storage
 timeout.describe()
+
+// Unstorable: what TypeScript can see the codec would refuse, by path (createWorkflow and .step report it).
+class Socket {
+  write(_data: string) {}
+}
+declare const tag: unique symbol
+type Json = string | number | boolean | null | Json[] | { [key: string]: Json }
+assertType<Equal<Unstorable<{ conn: Socket }>, '$.conn.write is a function'>>()
+assertType<Equal<Unstorable<() => 1>, '$ is a function'>>()
+assertType<Equal<Unstorable<{ ids: symbol[] }>, '$.ids[i] is a symbol'>>()
+assertType<Equal<Unstorable<{ [tag]: 1; id: 1 }>, '$ has a symbol-keyed property'>>()
+assertType<Equal<Unstorable<{ later: Promise<number> }>, '$.later is a Promise (await it)'>>()
+assertType<Equal<Unstorable<Map<string, () => void>>, '$.values()[i] is a function'>>()
+assertType<Equal<Unstorable<{ a: () => void; b: symbol }>, '$.a is a function' | '$.b is a symbol'>>()
+class Registry extends Map<string, number> {
+  total = 0
+}
+class Stamp extends Date {
+  label = 'x'
+}
+assertType<Equal<Unstorable<{ registry: Registry }>, '$.registry is an instance of a subclass of Map'>>()
+assertType<Equal<Unstorable<[Stamp]>, '$[i] is an instance of a subclass of Date'>>()
+assertType<Equal<Unstorable<{ digest: Buffer; tags: ReadonlySet<string>; byId: ReadonlyMap<string, Date> }>, never>>()
+// Everything the codec keeps passes, an Error's methods included; so do recursive types, any and unknown.
+assertType<Equal<Unstorable<{ at: Date; m: Map<bigint, Set<URL>>; bytes: Uint8Array[]; re: RegExp }>, never>>()
+assertType<Equal<Unstorable<{ error: Timeout; cause: SerializationError }>, never>>()
+assertType<Equal<Unstorable<Json>, never>>()
+assertType<Equal<Unstorable<Record<string, [Date, bigint?]>>, never>>()
+assertType<Equal<Unstorable<void>, never>>()
+assertType<Equal<Unstorable<any>, never>>()
+assertType<Equal<Unstorable<unknown>, never>>()
 
 // encode/decode signatures.
 const text: string | null = encode({ at: new Date() }, 'Output of step "s"')

@@ -27,11 +27,12 @@ const orderWorkflow = createWorkflow({
     retry: { maxAttempts: 3, backoff: 'exponential' },
     timeoutMs: 5000,
     handler: async ({ prev }) => {
-      // A Date comes back from storage as its ISO string, and the type says so.
-      assertType<Equal<typeof prev, { chargeId: string; chargedAt: string }>>()
+      // A Date comes back from storage as a Date, and the type says so.
+      assertType<Equal<typeof prev, { chargeId: string; chargedAt: Date }>>()
+      const chargedAtMs: number = prev.chargedAt.getTime()
       // @ts-expect-error property doesn't exist on prev
       prev.nonexistent
-      return prev.chargeId.length
+      return prev.chargeId.length + chargedAtMs
     },
   })
   .step('notify', async ({ prev }) => {
@@ -93,13 +94,13 @@ async function testEngineChecks() {
   const te = testEngine({ workflows: [orderWorkflow] })
   const result = await te.run('order-fulfillment', { orderId: 'test', amount: 100 })
   assertType<Equal<typeof result.status, 'completed' | 'failed' | 'cancelled'>>()
-  assertType<Equal<typeof result.steps.charge.output, { chargeId: string; chargedAt: string } | undefined>>()
+  assertType<Equal<typeof result.steps.charge.output, { chargeId: string; chargedAt: Date } | undefined>>()
   assertType<Equal<typeof result.steps.fulfill.output, number | undefined>>()
   assertType<Equal<typeof result.steps.charge.error, string | null>>()
   // @ts-expect-error the output exists only once the step's status says completed
   result.steps.charge.output.chargeId
   if (result.steps.charge.status !== 'completed') throw new Error(result.steps.charge.error ?? 'pending')
-  assertType<Equal<typeof result.steps.charge.output, { chargeId: string; chargedAt: string }>>()
+  assertType<Equal<typeof result.steps.charge.output, { chargeId: string; chargedAt: Date }>>()
   const chargeId: string = result.steps.charge.output.chargeId
   // @ts-expect-error no such step
   result.steps.ship
@@ -107,6 +108,34 @@ async function testEngineChecks() {
   await te.run('email', { to: 'x' })
   return chargeId
 }
+
+// A step output or a workflow input that TypeScript can see cannot be stored is a compile error: a
+// function, a symbol, a symbol-keyed property, an object with methods (a class instance the codec
+// refuses), a Promise left un-awaited. The error names the path.
+class Socket {
+  write(_data: string) {}
+}
+declare const secret: unique symbol
+// @ts-expect-error a step returning a function
+orderWorkflow.step('returns-a-function', () => () => 'later')
+// @ts-expect-error a step returning a symbol
+orderWorkflow.step('returns-a-symbol', async () => Symbol('s'))
+// @ts-expect-error a class instance with methods, one level down
+orderWorkflow.step('returns-a-socket', () => ({ conn: new Socket() }))
+// @ts-expect-error the long form is checked the same way
+orderWorkflow.step('returns-a-symbol-key', { handler: () => ({ [secret]: 'x', id: 1 }), timeoutMs: 100 })
+// @ts-expect-error an un-awaited Promise inside the output
+orderWorkflow.step('returns-a-promise', async () => ({ pending: Promise.resolve(1) }))
+// @ts-expect-error a Map of callbacks
+orderWorkflow.step('returns-callbacks', () => new Map([['done', () => {}]]))
+// @ts-expect-error the schema's output holds a class instance the codec refuses
+createWorkflow({ name: 'sockets', input: z.object({ conn: z.instanceof(Socket) }) })
+// What the codec stores is accepted, however deep: Dates, Maps, Sets, BigInts, bytes, Errors (methods and all).
+orderWorkflow.step('rich', () => ({
+  at: new Date(),
+  byId: new Map([[1n, { tags: new Set(['a']), bytes: new Uint8Array(2), url: new URL('https://example.com') }]]),
+  error: new TypeError('boom'),
+}))
 
 // The vendored Standard Schema interface stays compatible with the official one, both ways.
 declare const official: Official<{ a: string }>

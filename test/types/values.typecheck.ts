@@ -1,7 +1,8 @@
 /**
  * Compile-time guarantees about stored values: arrays, tuples, readonly arrays, nested objects with
- * Dates, optional and nullable fields, unions and records keep their real types in `input`, `prev`,
- * `onFailure`'s input and `testEngine` results, with a Date typed as the string storage returns.
+ * Dates, Maps, Sets and BigInts, optional and nullable fields, unions and records keep their real
+ * types in `input`, `prev`, `onFailure`'s input and `testEngine` results: what storage gives back is
+ * what the step returned (`Stored<T>` is the identity for every type the codec keeps).
  * This file is never run: `tsc` checks it, and every `@ts-expect-error` fails the build if its line
  * compiles.
  */
@@ -9,7 +10,7 @@
 import { type } from 'arktype'
 import * as v from 'valibot'
 import { z } from 'zod'
-import { createWorkflow, type Jsonify } from '../../src/index.ts'
+import { createWorkflow, type Jsonify, type Stored } from '../../src/index.ts'
 import { testEngine } from '../../src/test.ts'
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false
@@ -20,8 +21,8 @@ interface Line {
   qty: number
 }
 
-/** What the 'reserve' step returns, as the next step sees it: its Dates are strings. */
-type Reservation = { sku: string; reservedAt: string; bins: { id: number; at: string }[] }
+/** What the 'reserve' step returns, as the next step sees it: the same types, Dates, Set and BigInt included. */
+type Reservation = { sku: string; reservedAt: Date; bins: { id: number; at: Date }[]; holds: Set<string>; cents: bigint }
 
 const order = z.object({
   orderId: z.string(),
@@ -38,6 +39,8 @@ const order = z.object({
     z.object({ kind: z.literal('invoice'), dueDays: z.number(), contacts: z.array(z.string()) }),
   ]),
   stock: z.record(z.string(), z.number()),
+  warehouses: z.map(z.string(), z.object({ openedAt: z.date(), capacity: z.bigint() })),
+  flags: z.set(z.enum(['fragile', 'gift'])),
 })
 
 const orderWorkflow = createWorkflow({ name: 'order', input: order })
@@ -66,11 +69,20 @@ const orderWorkflow = createWorkflow({ name: 'order', input: order })
     // @ts-expect-error a readonly array is not assignable to a mutable one
     const mutable: string[] = input.tags
 
-    // Nested arrays of objects: every Date inside is the ISO string storage gives back.
-    assertType<Equal<typeof input.shipments, { at: string; parcels: { weight: number; sealedAt: string }[] }[]>>()
-    const firstSeal: string | undefined = input.shipments[0]?.parcels[0]?.sealedAt
-    // @ts-expect-error a stored Date is a string, not a Date
-    input.shipments[0]?.at.getTime()
+    // Nested arrays of objects: every Date inside is still a Date.
+    assertType<Equal<typeof input.shipments, { at: Date; parcels: { weight: number; sealedAt: Date }[] }[]>>()
+    const firstSeal: number | undefined = input.shipments[0]?.parcels[0]?.sealedAt.getTime()
+    // @ts-expect-error a stored Date is a Date, not its ISO string
+    input.shipments[0]?.at.slice(0, 10)
+
+    // Maps and Sets keep their key and value types.
+    assertType<Equal<typeof input.warehouses, Map<string, { openedAt: Date; capacity: bigint }>>>()
+    const capacity: bigint | undefined = input.warehouses.get('PAR')?.capacity
+    const fragile: boolean = input.flags.has('fragile')
+    // @ts-expect-error a Set of the enum's members only
+    input.flags.has('perishable')
+    // @ts-expect-error a Map is not a plain object
+    input.warehouses.PAR
 
     // Optional and nullable fields keep their modifiers.
     assertType<Equal<typeof input.coupon, string | undefined>>()
@@ -92,22 +104,31 @@ const orderWorkflow = createWorkflow({ name: 'order', input: order })
     assertType<Equal<typeof input.stock, Record<string, number>>>()
     const skus: string[] = Object.keys(input.stock)
 
-    return [lines.length, total, unit, joined, firstSeal, skus.length]
+    return [lines.length, total, unit, joined, firstSeal, skus.length, capacity, fragile]
   })
   .step('reserve', ({ input }) =>
-    // A step returning an array of objects with Dates.
-    input.lines.map((line) => ({ sku: line.sku, reservedAt: new Date(), bins: [{ id: 1, at: new Date() }] })),
+    // A step returning an array of objects with Dates, a Set and a BigInt.
+    input.lines.map((line) => ({
+      sku: line.sku,
+      reservedAt: new Date(),
+      bins: [{ id: 1, at: new Date() }],
+      holds: new Set([line.sku]),
+      cents: BigInt(line.qty) * 100n,
+    })),
   )
   .step('pick', ({ prev }) => {
     assertType<Equal<typeof prev, Reservation[]>>()
     const skus: string[] = prev.map((r) => r.sku)
     const picked: Reservation[] = prev
-    for (const reservation of prev) reservation.bins.forEach((bin) => bin.at.slice(0, 10))
-    // @ts-expect-error reservedAt came back as a string
-    const when: Date = prev[0]!.reservedAt
+    for (const reservation of prev) reservation.bins.forEach((bin) => bin.at.toISOString())
+    const when: Date | undefined = prev[0]?.reservedAt
+    const total: bigint = prev.reduce((sum, r) => sum + r.cents, 0n)
+    const held: boolean = prev.some((r) => r.holds.has('A'))
+    // @ts-expect-error reservedAt came back as a Date, not a string
+    const iso: string = prev[0]!.reservedAt
     // @ts-expect-error the elements are objects, not Dates
     const dates: Date[] = prev
-    return { picked: picked.length, skus }
+    return { picked: picked.length, skus, when, total, held }
   })
   .step('pair', ({ prev }): readonly [string, number] => [prev.skus.join(','), prev.picked])
   .step('label', ({ prev }) => {
@@ -120,7 +141,7 @@ const orderWorkflow = createWorkflow({ name: 'order', input: order })
   .onFailure(({ input }) => {
     assertType<Equal<typeof input.lines, { sku: string; qty: number }[]>>()
     const lines: Line[] = input.lines
-    assertType<Equal<typeof input.shipments[number]['at'], string>>()
+    assertType<Equal<typeof input.shipments[number]['at'], Date>>()
     return lines
   })
 
@@ -135,6 +156,8 @@ async function testEngineChecks() {
     giftNote: null,
     payment: { kind: 'card', last4: '4242' },
     stock: { A: 3 },
+    warehouses: new Map([['PAR', { openedAt: new Date(), capacity: 10n }]]),
+    flags: new Set(['gift'] as const),
   })
   assertType<Equal<typeof result.status, 'completed' | 'failed' | 'cancelled'>>()
 
@@ -144,7 +167,7 @@ async function testEngineChecks() {
   if (reserve.status === 'completed') {
     assertType<Equal<typeof reserve.error, null>>()
     const skus: string[] = reserve.output.map((r) => r.sku)
-    for (const r of reserve.output) r.bins[0]?.at.slice(0, 4)
+    for (const r of reserve.output) r.bins[0]?.at.getUTCFullYear()
     assertType<Equal<typeof reserve.output, Reservation[]>>()
     return skus
   }
@@ -170,12 +193,13 @@ const valibotWorkflow = createWorkflow({
     pair: v.tuple([v.string(), v.number()]),
   }),
 }).step('ids', ({ input }) => {
-  assertType<Equal<typeof input.items, { id: string; at: string }[]>>()
+  assertType<Equal<typeof input.items, { id: string; at: Date }[]>>()
   assertType<Equal<typeof input.pair, [string, number]>>()
   const ids: string[] = input.items.map((i) => i.id)
-  // @ts-expect-error at is a string after storage
-  input.items[0]?.at.getTime()
-  return ids
+  const at: number | undefined = input.items[0]?.at.getTime()
+  // @ts-expect-error at is still a Date after storage
+  input.items[0]?.at.slice(0, 10)
+  return [ids, at]
 })
 
 const arktypeWorkflow = createWorkflow({
@@ -190,19 +214,25 @@ const arktypeWorkflow = createWorkflow({
   return xs.length + (input.label?.length ?? 0)
 })
 
-// Jsonify directly: functions dropped from objects (also inside arrays), undefined and void kept.
-assertType<Equal<Jsonify<{ id: number; run(): void; at: Date }[]>, { id: number; at: string }[]>>()
-assertType<Equal<Jsonify<(string | undefined)[]>, (string | undefined)[]>>()
-assertType<Equal<Jsonify<[a: Date, b?: number]>, [a: string, b?: number]>>()
-assertType<Equal<Jsonify<ReadonlyArray<{ at: Date } | null>>, ReadonlyArray<{ at: string } | null>>>()
-assertType<Equal<Jsonify<Date[][]>, string[][]>>()
-assertType<Equal<Jsonify<void>, undefined>>()
-assertType<Equal<Jsonify<undefined>, undefined>>()
-assertType<Equal<Jsonify<{ a: { b: Date }[] } | string[]>, { a: { b: string }[] } | string[]>>()
-assertType<Equal<Jsonify<Record<string, Date[]>>, Record<string, string[]>>>()
-// @ts-expect-error a stored array of Dates is not an array of Dates
-assertType<Equal<Jsonify<Date[]>, Date[]>>()
+// Stored directly: the identity for what the codec keeps, inside arrays, tuples, unions and records.
+assertType<Equal<Stored<{ id: number; at: Date }[]>, { id: number; at: Date }[]>>()
+assertType<Equal<Stored<(string | undefined)[]>, (string | undefined)[]>>()
+assertType<Equal<Stored<[a: Date, b?: number]>, [a: Date, b?: number]>>()
+assertType<Equal<Stored<ReadonlyArray<{ at: Date } | null>>, ReadonlyArray<{ at: Date } | null>>>()
+assertType<Equal<Stored<Date[][]>, Date[][]>>()
+assertType<Equal<Stored<void>, undefined>>()
+assertType<Equal<Stored<undefined>, undefined>>()
+assertType<Equal<Stored<{ a: { b: Date }[] } | string[]>, { a: { b: Date }[] } | string[]>>()
+assertType<Equal<Stored<Record<string, Map<string, Set<bigint>>>>, Record<string, Map<string, Set<bigint>>>>>()
+// A function on its own is never (a step returning one does not compile: see spec.typecheck.ts).
+assertType<Equal<Stored<() => void>, never>>()
+assertType<Equal<Stored<symbol>, never>>()
+// @ts-expect-error a stored array of Dates is not an array of strings
+assertType<Equal<Stored<Date[]>, string[]>>()
 // @ts-expect-error a tuple does not widen to an array
-assertType<Equal<Jsonify<[number, number]>, number[]>>()
+assertType<Equal<Stored<[number, number]>, number[]>>()
+// Jsonify is kept, deprecated, as another name for Stored.
+assertType<Equal<Jsonify<{ at: Date; tags: Set<string> }>, Stored<{ at: Date; tags: Set<string> }>>>()
+assertType<Equal<Jsonify<{ at: Date }>, { at: Date }>>()
 
 export { arktypeWorkflow, testEngineChecks, valibotWorkflow }

@@ -277,6 +277,20 @@ describe('round trips', () => {
     expect([...new Uint8Array(back.buffer)]).toEqual([3, 4, 5, 6])
   })
 
+  test('a typed-array subclass (a Node Buffer) is stored as the typed array it extends', () => {
+    // Buffer.from copies into a shared pool: the view starts past the pool's first byte.
+    const digest = Buffer.from('hello')
+    const text = encode({ digest }, 'v')!
+    expect(text).toBe('{"digest":{"~reflow:Uint8Array":"aGVsbG8="}}')
+    const back = decode(text) as { digest: Uint8Array }
+    expect(Object.getPrototypeOf(back.digest)).toBe(Uint8Array.prototype)
+    expect(new TextDecoder().decode(back.digest)).toBe('hello')
+    class Samples extends Float32Array {}
+    const samples = decode(encode(new Samples([0.5, -2]), 'v')) as Float32Array
+    expect(Object.getPrototypeOf(samples)).toBe(Float32Array.prototype)
+    expect([...samples]).toEqual([0.5, -2])
+  })
+
   test('a shared (non-cyclic) reference is written twice and comes back as two copies', () => {
     const shared = { x: new Date(0) }
     const back = decode(encode({ a: shared, b: shared }, 'v')) as { a: unknown; b: unknown }
