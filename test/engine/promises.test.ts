@@ -37,7 +37,7 @@ describe('one attempt in flight per run', () => {
     let inFlight = 0
     let maxInFlight = 0
     let started = 0
-    const handlers: ReturnType<typeof deferred>[] = []
+    const handlers: { resolve(): void }[] = []
     const wf = createWorkflow({ name: 'slow', input }).step('call', {
       timeoutMs: 100,
       retry: { maxAttempts: 3, initialDelayMs: 10 },
