@@ -131,3 +131,16 @@ export interface CreateRunResult {
   run: WorkflowRun
   created: boolean
 }
+
+/** The spec's WorkflowRun part of a run record (execution state and lease details left out). */
+export function workflowRunOf(run: WorkflowRun): WorkflowRun {
+  return {
+    id: run.id,
+    workflow: run.workflow,
+    input: run.input,
+    status: run.status,
+    idempotencyKey: run.idempotencyKey,
+    createdAt: run.createdAt,
+    updatedAt: run.updatedAt,
+  }
+}

@@ -13,7 +13,7 @@ import {
   UnknownWorkflowError,
 } from '../core/errors.ts'
 import { deserialize, serialize, storedEqual } from '../core/json.ts'
-import type { RunInfo, WorkflowRun } from '../core/types.ts'
+import { workflowRunOf, type RunInfo, type WorkflowRun } from '../core/types.ts'
 import type { StorageAdapter } from '../storage/adapter.ts'
 import { describeOwner, hasStore, STORE, type Store } from '../storage/store.ts'
 import { wrapAdapter } from '../storage/wrap-adapter.ts'
@@ -195,7 +195,7 @@ export function buildEngine<const W extends readonly AnyWorkflow[]>(config: Engi
       throw new IdempotencyConflictError(name, key!, result.run.id)
     }
     if (result.created) dispatcher.wake()
-    return toWorkflowRun(result.run)
+    return workflowRunOf(result.run)
   }
 
   const engine: Engine<readonly AnyWorkflow[]> = {
@@ -255,18 +255,6 @@ export function buildEngine<const W extends readonly AnyWorkflow[]>(config: Engi
     },
   }
   return engine as unknown as Engine<W>
-}
-
-function toWorkflowRun(run: WorkflowRun): WorkflowRun {
-  return {
-    id: run.id,
-    workflow: run.workflow,
-    input: run.input,
-    status: run.status,
-    idempotencyKey: run.idempotencyKey,
-    createdAt: run.createdAt,
-    updatedAt: run.updatedAt,
-  }
 }
 
 function resolveConfig(config: EngineConfig<readonly AnyWorkflow[]>) {

@@ -9,7 +9,7 @@
 import { InvalidArgumentError, StorageError } from '../core/errors.ts'
 import { deserialize } from '../core/json.ts'
 import { TERMINAL_STATUSES, type AttemptRecord, type RunDetails, type StepResult } from '../core/types.ts'
-import type { AttemptWrite, ChangeSource, Claim, ClaimRequest, Lease, LeaseState, NewRun, Release, StepWrite, Store } from './store.ts'
+import { newRunDetails, type AttemptWrite, type ChangeSource, type Claim, type ClaimRequest, type Lease, type LeaseState, type NewRun, type Release, type StepWrite, type Store } from './store.ts'
 
 /** A run as kept here: its details, with the input as JSON text and an insertion number for ordering. */
 export type RunRow = Omit<RunDetails, 'input'> & { inputJson: string | null; seq: number }
@@ -52,23 +52,10 @@ export class MemoryStore implements Store {
     const existing = key === null ? undefined : this.runs.get(this.idempotencyKeys.get(key) ?? '')
     if (existing) return { run: this.details(existing), created: false }
     if (this.runs.has(run.id)) throw new StorageError(`A run with id ${run.id} already exists`)
+    const { input: _input, ...details } = newRunDetails(run)
     const row: RunRow = {
-      id: run.id,
-      workflow: run.workflow,
+      ...details,
       inputJson: run.inputJson,
-      status: 'pending',
-      idempotencyKey: run.idempotencyKey,
-      createdAt: run.createdAt,
-      updatedAt: run.createdAt,
-      availableAt: run.availableAt,
-      currentStep: run.firstStep,
-      attempt: 0,
-      interruptions: 0,
-      leaseId: null,
-      leaseOwner: null,
-      heartbeatAt: null,
-      startedAt: null,
-      finishedAt: null,
       seq: this.seq++,
     }
     this.runs.set(row.id, row)

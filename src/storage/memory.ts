@@ -6,14 +6,15 @@
 
 import { SystemClock, type Clock } from '../core/clock.ts'
 import { InvalidArgumentError } from '../core/errors.ts'
-import { deserialize, hasJsonText, jsonTextOf } from '../core/json.ts'
-import { RunStatuses, TERMINAL_STATUSES } from '../core/types.ts'
+import { jsonTextOf } from '../core/json.ts'
+import { RunStatuses, TERMINAL_STATUSES, workflowRunOf } from '../core/types.ts'
 import type { ClaimedRun, CreateRunResult, RunStatus, StepResult, WorkflowRun } from '../core/types.ts'
 import type { StorageAdapter } from './adapter.ts'
 import { MemoryStore } from './memory-store.ts'
-import { toPublicClaim, toPublicRun } from './public-records.ts'
+import { claimPublicRun, createPublicRun } from './public-records.ts'
 import { describeOwner, STORE, type HasStore, type Store } from './store.ts'
 
+/** The lease heartbeatRun renews when the run's own length is unknown. */
 const DEFAULT_LEASE_MS = 30_000
 
 /**
@@ -46,35 +47,11 @@ export class MemoryStorage implements StorageAdapter, HasStore {
   }
 
   async createRun(run: WorkflowRun): Promise<CreateRunResult> {
-    this.store.assertOpen()
-    const inputJson = jsonTextOf(run, run.input, `Input of workflow "${run.workflow}"`)
-    const result = await this.store.createRun({
-      id: run.id,
-      workflow: run.workflow,
-      inputJson,
-      // Input the engine serialised moments ago is already its own round trip: no need to parse it back.
-      input: hasJsonText(run) ? run.input : deserialize(inputJson),
-      idempotencyKey: run.idempotencyKey ?? null,
-      createdAt: run.createdAt,
-      // Claimable at once, as the adapter contract says, even when the caller's clock runs ahead of this one.
-      availableAt: Math.min(run.createdAt, this.clock.now()),
-      firstStep: null,
-    })
-    return { run: toPublicRun(result.run), created: result.created }
+    return createPublicRun(this.store, run, this.clock.now())
   }
 
   async claimNextRun(workflowNames: readonly string[], staleBefore?: number): Promise<ClaimedRun | null> {
-    const now = this.clock.now()
-    const [claim] = await this.store.claim({
-      workflows: workflowNames,
-      limit: 1,
-      now,
-      leaseMs: staleBefore === undefined ? DEFAULT_LEASE_MS : Math.max(1, now - staleBefore),
-      includeExpired: staleBefore !== undefined,
-      staleBefore,
-      owner: this.owner,
-    })
-    return claim ? toPublicClaim(claim) : null
+    return claimPublicRun(this.store, workflowNames, staleBefore, this.clock.now(), this.owner)
   }
 
   async heartbeatRun(runId: string, leaseId: string): Promise<boolean> {
@@ -90,7 +67,7 @@ export class MemoryStorage implements StorageAdapter, HasStore {
 
   async getRun(runId: string): Promise<WorkflowRun | null> {
     const run = await this.store.getRun(runId)
-    return run ? toPublicRun(run) : null
+    return run ? workflowRunOf(run) : null
   }
 
   async getStepResults(runId: string): Promise<StepResult[]> {

@@ -222,3 +222,26 @@ export function describeOwner(): string {
   }
   return `pid ${process.pid} on ${host}`
 }
+
+/** A run just created, as the store returns it without reading it back. */
+export function newRunDetails(run: NewRun): RunDetails {
+  return {
+    id: run.id,
+    workflow: run.workflow,
+    input: run.input,
+    status: 'pending',
+    idempotencyKey: run.idempotencyKey,
+    createdAt: run.createdAt,
+    updatedAt: run.createdAt,
+    availableAt: run.availableAt,
+    currentStep: run.firstStep,
+    attempt: 0,
+    interruptions: 0,
+    leaseId: null,
+    leaseOwner: null,
+    heartbeatAt: null,
+    startedAt: null,
+    finishedAt: null,
+  }
+}
+

@@ -7,15 +7,15 @@
 
 import { SystemClock, type Clock } from '../../core/clock.ts'
 import { InvalidArgumentError } from '../../core/errors.ts'
-import { deserialize, hasJsonText, jsonTextOf } from '../../core/json.ts'
-import { RunStatuses, TERMINAL_STATUSES, type ClaimedRun, type CreateRunResult, type RunStatus, type StepResult, type WorkflowRun } from '../../core/types.ts'
+import { jsonTextOf } from '../../core/json.ts'
+import { RunStatuses, TERMINAL_STATUSES, workflowRunOf, type ClaimedRun, type CreateRunResult, type RunStatus, type StepResult, type WorkflowRun } from '../../core/types.ts'
 import type { StorageAdapter } from '../adapter.ts'
 import { describeOwner, STORE, type HasStore, type Store } from '../store.ts'
 import { SqliteConnection } from './connection.ts'
 import type { SqliteOpener, SqliteStatement } from './driver.ts'
 import * as q from './queries.ts'
 import { SQLiteStore, stepValues } from './store.ts'
-import { toPublicClaim, toPublicRun } from '../public-records.ts'
+import { claimPublicRun, createPublicRun } from '../public-records.ts'
 
 export interface SQLiteStorageOptions {
   /** Stamps the StorageAdapter methods' writes; the engine passes its own time to the store. Default: SystemClock. */
@@ -31,8 +31,6 @@ export interface SQLiteStorageOptions {
   readonly?: boolean
 }
 
-/** The lease the StorageAdapter methods grant when the caller gives no stale time. */
-const DEFAULT_LEASE_MS = 30_000
 
 /** StorageAdapter on one SQLite file; bound to a runtime's SQLite module by the entry files. */
 export class SQLiteStorageCore implements StorageAdapter, HasStore {
@@ -65,34 +63,11 @@ export class SQLiteStorageCore implements StorageAdapter, HasStore {
   }
 
   async createRun(run: WorkflowRun): Promise<CreateRunResult> {
-    const inputJson = jsonTextOf(run, run.input, `Input of workflow "${run.workflow}"`)
-    const result = await this.store.createRun({
-      id: run.id,
-      workflow: run.workflow,
-      inputJson,
-      // Input the engine serialised moments ago is already its own round trip: no need to parse it back.
-      input: hasJsonText(run) ? run.input : deserialize(inputJson),
-      idempotencyKey: run.idempotencyKey ?? null,
-      createdAt: run.createdAt,
-      // Claimable at once, as the adapter contract says, even when the caller's clock runs ahead of this one.
-      availableAt: Math.min(run.createdAt, this.clock.now()),
-      firstStep: null,
-    })
-    return { run: toPublicRun(result.run), created: result.created }
+    return createPublicRun(this.store, run, this.clock.now())
   }
 
   async claimNextRun(workflowNames: readonly string[], staleBefore?: number): Promise<ClaimedRun | null> {
-    const now = this.clock.now()
-    const [claim] = await this.store.claim({
-      workflows: workflowNames,
-      limit: 1,
-      now,
-      leaseMs: staleBefore === undefined ? DEFAULT_LEASE_MS : Math.max(1, now - staleBefore),
-      includeExpired: staleBefore !== undefined,
-      staleBefore,
-      owner: this.owner,
-    })
-    return claim ? toPublicClaim(claim) : null
+    return claimPublicRun(this.store, workflowNames, staleBefore, this.clock.now(), this.owner)
   }
 
   async heartbeatRun(runId: string, leaseId: string): Promise<boolean> {
@@ -104,7 +79,7 @@ export class SQLiteStorageCore implements StorageAdapter, HasStore {
 
   async getRun(runId: string): Promise<WorkflowRun | null> {
     const run = await this.store.getRun(runId)
-    return run ? toPublicRun(run) : null
+    return run ? workflowRunOf(run) : null
   }
 
   async getStepResults(runId: string): Promise<StepResult[]> {

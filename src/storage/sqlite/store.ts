@@ -12,7 +12,7 @@
 
 import { InvalidArgumentError, StorageError } from '../../core/errors.ts'
 import type { AttemptRecord, RunDetails, StepResult } from '../../core/types.ts'
-import type { AttemptWrite, ChangeSource, Claim, ClaimRequest, Lease, LeaseState, NewRun, Release, StepWrite, Store } from '../store.ts'
+import { newRunDetails, type AttemptWrite, type ChangeSource, type Claim, type ClaimRequest, type Lease, type LeaseState, type NewRun, type Release, type StepWrite, type Store } from '../store.ts'
 import type { SqlRow, SqlValue } from './driver.ts'
 import type { SqliteConnection } from './connection.ts'
 import * as q from './queries.ts'
@@ -287,26 +287,3 @@ export class SQLiteStore implements Store {
 export function stepValues(runId: string, step: StepWrite): SqlValue[] {
   return [runId, step.name, runId, step.status, step.outputJson, step.error, step.attempts, step.startedAt, step.endedAt]
 }
-
-/** A run just created, as the store returns it without reading it back. */
-export function newRunDetails(run: NewRun): RunDetails {
-  return {
-    id: run.id,
-    workflow: run.workflow,
-    input: run.input,
-    status: 'pending',
-    idempotencyKey: run.idempotencyKey,
-    createdAt: run.createdAt,
-    updatedAt: run.createdAt,
-    availableAt: run.availableAt,
-    currentStep: run.firstStep,
-    attempt: 0,
-    interruptions: 0,
-    leaseId: null,
-    leaseOwner: null,
-    heartbeatAt: null,
-    startedAt: null,
-    finishedAt: null,
-  }
-}
-
