@@ -63,8 +63,8 @@ export function claimPlans(path: string): Record<string, string[]> {
   const plans = {
     claimNextDue: plan(q.claimNextDue(1), ['lease', 'owner', 0, 0, 0, 0, 0, WORKFLOW]),
     selectDueCandidates: plan(q.selectDueCandidates(1), [0, WORKFLOW, 16]),
-    selectExpiredCandidates: plan(q.selectExpiredCandidates(1), [0, 0, WORKFLOW, 16]),
-    selectClaimableExists: plan(q.selectClaimableExists(1), [0, WORKFLOW, 0, 0, WORKFLOW]),
+    selectExpiredCandidates: plan(q.selectExpiredCandidates(1), [0, 0, -1, WORKFLOW, 16]),
+    selectClaimableExists: plan(q.selectClaimableExists(1), [0, WORKFLOW, 0, 0, -1, WORKFLOW]),
     claimDueRun: plan(q.claimDueRun, ['lease', 'owner', 0, 0, 0, 0, 1, 0]),
   }
   db.close()

@@ -19,8 +19,8 @@
  * refills it joins the same group commit. Expired leases are looked for once per poll interval, and
  * only after this engine's own leases are known to be fresh (renewed first if they might look
  * overdue: a frozen process, a wall-clock jump), so an engine never takes over its own live runs.
- * While executions exist, change notifications also check their leases, so a cancel made by another
- * process or the CLI aborts the step within milliseconds.
+ * While an execution has run for more than 20 ms, change notifications also check the leases, so a
+ * cancel made by another process or the CLI aborts a step within milliseconds of that.
  */
 
 import { monotonicNow, type Clock, type TimerHandle } from '../core/clock.ts'
@@ -28,7 +28,7 @@ import { EngineStoppedError, LeaseLostError, RunCancelledError } from '../core/e
 import type { Claim, Store } from '../storage/store.ts'
 import type { AnyWorkflow } from '../workflow/workflow.ts'
 import { createChangeWatch } from './change-watch.ts'
-import { executeRun, type Execution, type ExecutorContext } from './executor.ts'
+import { executeRun, reportIgnoredAbort, type Execution, type ExecutorContext } from './executor.ts'
 import { createLeaseKeeper } from './lease.ts'
 
 export interface DispatcherOptions {
@@ -47,6 +47,8 @@ export interface DispatcherOptions {
 
 interface Slot {
   execution: Execution
+  /** Monotonic time of the launch: only executions older than WATCH_AFTER_MS make the engine watch leases. */
+  launchedAt: number
   done: Promise<void>
   /** Its final write has been issued: the slot may be refilled in the same batch. */
   finishing: boolean
@@ -56,6 +58,10 @@ interface Slot {
 const JUMP_MS = 1_000
 /** A change notification is looked at this much later, so a burst of them costs one look. */
 const LOOK_AFTER_MS = 2
+/** How often a started engine looks for pending runs of workflows it does not register. */
+const UNKNOWN_CHECK_MS = 60_000
+/** Executions younger than this do not make the engine watch for cancels from elsewhere. */
+const WATCH_AFTER_MS = 20
 
 export function createDispatcher(options: DispatcherOptions) {
   const { store, clock, registry, concurrency, leaseMs, reportError } = options
@@ -95,6 +101,8 @@ export function createDispatcher(options: DispatcherOptions) {
   const changes = store.changes ? createChangeWatch(store.changes, requestFill, reportError) : undefined
   let drained = true
   let nextExpiryCheck = 0
+  /** Pending runs of unregistered workflows are looked for at start and then once a minute. */
+  let nextUnknownCheck = 0
   let wall = { now: clock.now(), mono: monotonicNow(clock) }
   /** Expired leases are not judged before this (monotonic): every engine first renews its own after a jump. */
   let judgeAfter = 0
@@ -102,6 +110,7 @@ export function createDispatcher(options: DispatcherOptions) {
   let unwatchLeases: (() => void) | undefined
   let leaseCheck: Promise<void> | undefined
   let leaseLook: ReturnType<typeof setTimeout> | undefined
+  let ageCheck: ReturnType<typeof setTimeout> | undefined
   let seenVersion: number | undefined
 
   function track<T>(promise: Promise<T>): Promise<T> {
@@ -146,13 +155,13 @@ export function createDispatcher(options: DispatcherOptions) {
       controller: new AbortController(),
       state: { attempt: claimed.attempt, interruptions: claimed.interruptions },
     }
-    const slot: Slot = { execution, done: undefined!, finishing: false }
+    const slot: Slot = { execution, launchedAt: monotonicNow(clock), done: undefined!, finishing: false }
     const older = byRun.get(claimed.id)
-    if (older) older.execution.controller.abort(new LeaseLostError(claimed.id))
+    if (older) abort(older.execution, 'superseded')
     slots.set(claimed.leaseId, slot)
     byRun.set(claimed.id, slot)
     leases.track(execution.lease, (state) => abort(execution, state))
-    watchLeases()
+    scheduleAgeCheck()
     const run = () => executeRun(executor, workflow, execution)
     slot.done = (older ? older.done.then(run) : run()).catch(reportError).finally(() => {
       leases.untrack(claimed.leaseId)
@@ -165,18 +174,37 @@ export function createDispatcher(options: DispatcherOptions) {
     return slot.done
   }
 
-  function abort(execution: Execution, state: 'cancelled' | 'lost'): void {
+  function abort(execution: Execution, state: 'cancelled' | 'lost' | 'superseded' | 'abandoned'): void {
     if (execution.controller.signal.aborted) return
     const id = execution.claim.id
-    execution.controller.abort(state === 'cancelled' ? new RunCancelledError(id) : new LeaseLostError(id))
+    const reason = state === 'cancelled' ? new RunCancelledError(id) : state === 'abandoned' ? new EngineStoppedError() : new LeaseLostError(id)
+    execution.controller.abort(reason)
+    reportIgnoredAbort(executor, execution, reason)
   }
 
-  /** While executions exist, a change made elsewhere may be a cancel: check their leases. */
+  /**
+   * While an execution has run for WATCH_AFTER_MS, a change made elsewhere may be its cancel: watch
+   * for changes and check the leases. Short executions never pay for the watch (a file notification
+   * per commit); one look at every lease when the watch starts covers what happened before it.
+   */
+  function scheduleAgeCheck(): void {
+    if (ageCheck !== undefined || unwatchLeases || !store.changes) return
+    ageCheck = setTimeout(() => {
+      ageCheck = undefined
+      if (slots.size === 0) return
+      const now = monotonicNow(clock)
+      if ([...slots.values()].some((slot) => now - slot.launchedAt >= WATCH_AFTER_MS)) watchLeases()
+      else scheduleAgeCheck()
+    }, WATCH_AFTER_MS)
+    ;(ageCheck as { unref?: () => void }).unref?.()
+  }
+
   function watchLeases(): void {
     if (unwatchLeases || !store.changes) return
     try {
-      seenVersion = store.changes.version()
+      seenVersion = undefined
       unwatchLeases = store.changes.watch(onChangeNotified)
+      lookAtLeases(false)
     } catch (error) {
       reportError(error)
     }
@@ -185,6 +213,8 @@ export function createDispatcher(options: DispatcherOptions) {
   function unwatchLeasesNow(): void {
     unwatchLeases?.()
     unwatchLeases = undefined
+    if (ageCheck !== undefined) clearTimeout(ageCheck)
+    ageCheck = undefined
     if (leaseLook !== undefined) clearTimeout(leaseLook)
     leaseLook = undefined
   }
@@ -253,7 +283,10 @@ export function createDispatcher(options: DispatcherOptions) {
         claiming -= limit
         return halt(error)
       }
-      void track(lookForUnknownWorkflows())
+      if (mono >= nextUnknownCheck) {
+        nextUnknownCheck = mono + UNKNOWN_CHECK_MS
+        void track(lookForUnknownWorkflows())
+      }
     }
     track(claim(limit, withExpired)).then(
       (claimed) => {
@@ -352,6 +385,7 @@ export function createDispatcher(options: DispatcherOptions) {
       pollMs = poll
       drained = true
       nextExpiryCheck = 0
+      nextUnknownCheck = 0
       wall = { now: clock.now(), mono: monotonicNow(clock) }
       requestFill()
     },
@@ -405,7 +439,7 @@ export function createDispatcher(options: DispatcherOptions) {
     const abandoned = [...slots.values()]
     await Promise.all(
       abandoned.map(async ({ execution }) => {
-        execution.controller.abort(new EngineStoppedError())
+        abort(execution, 'abandoned')
         leases.untrack(execution.lease.leaseId)
         const state = { availableAt: clock.now(), attempt: execution.state.attempt, interruptions: execution.state.interruptions + 1 }
         await store.release(execution.lease, state, clock.now()).catch(reportError)

@@ -63,6 +63,14 @@ export interface Execution {
   readonly controller: AbortController
   /** The attempt state of the step in progress, as a release must keep it. */
   state: { attempt: number; interruptions: number }
+  /** The attempt whose handler is running, if any. */
+  attemptInFlight?: AttemptInFlight | undefined
+}
+
+/** A handler in flight, and the timer that reports it if it ignores its aborted signal. */
+export interface AttemptInFlight {
+  stepName: string
+  grace?: TimerHandle
 }
 
 type Outcome = { kind: 'completed'; output: unknown } | { kind: 'threw'; thrown: unknown }
@@ -142,60 +150,64 @@ function firstUnrecorded(steps: readonly StepDefinition[], recorded: Map<string,
 }
 
 /**
- * One attempt: resolves once the handler has settled, whatever happened meanwhile. A timeout aborts
- * the attempt's signal and makes the attempt's outcome the timeout; a cancel or lost lease aborts it
- * through the execution's signal. A handler that ignores its aborted signal keeps its slot; after a
- * grace period the engine reports it.
+ * One attempt: resolves once the handler has settled, whatever happened meanwhile. A cancel or lost
+ * lease aborts the execution's signal, which is the handler's signal too; a step with a timeout gets
+ * a signal of its own that also aborts at the timeout, which then becomes the attempt's outcome.
+ * A handler that ignores its aborted signal keeps its slot; after a grace period the engine reports
+ * it (`reportIgnoredAbort`).
  */
 async function runAttempt(ctx: ExecutorContext, execution: Execution, step: StepDefinition, prev: unknown, attempt: number): Promise<Outcome> {
-  const { clock } = ctx
   const { claim } = execution
-  const controller = new AbortController()
   const runSignal = execution.controller.signal
   const { timeoutMs } = step.policy
+  let signal = runSignal
   let timedOut: StepTimeoutError | undefined
   let timeout: TimerHandle | undefined
-  let grace: TimerHandle | undefined
-  const abort = (reason: unknown) => {
-    if (controller.signal.aborted) return
-    controller.abort(reason)
-    grace = clock.setTimer(ctx.ignoredAbortGraceMs, () => {
-      ctx.reportError(
-        new Error(
-          `Step "${step.name}" of run ${claim.id} (workflow "${claim.workflow}") is still running ${ctx.ignoredAbortGraceMs} ms after its signal ` +
-            `was aborted (${describeThrown(reason).message}); it keeps its worker slot until it settles. Pass \`signal\` on to the work it does.`,
-        ),
-      )
-    })
-  }
-  const onRunAbort = () => abort(runSignal.reason)
-  if (runSignal.aborted) onRunAbort()
-  else runSignal.addEventListener('abort', onRunAbort, { once: true })
+  let follow: (() => void) | undefined
+  const inFlight: AttemptInFlight = { stepName: step.name }
+  execution.attemptInFlight = inFlight
   if (timeoutMs !== undefined) {
-    timeout = clock.setTimer(timeoutMs, () => {
+    const controller = new AbortController()
+    signal = controller.signal
+    follow = () => controller.abort(runSignal.reason)
+    if (runSignal.aborted) follow()
+    else runSignal.addEventListener('abort', follow, { once: true })
+    timeout = ctx.clock.setTimer(timeoutMs, () => {
       timedOut = new StepTimeoutError(step.name, timeoutMs)
-      abort(timedOut)
+      controller.abort(timedOut)
+      reportIgnoredAbort(ctx, execution, timedOut)
     })
   }
   let outcome: Outcome
   try {
-    const output = await step.handler({
-      input: claim.input,
-      prev,
-      signal: controller.signal,
-      runId: claim.id,
-      workflow: claim.workflow,
-      stepName: step.name,
-      attempt,
-    })
+    const output = await step.handler({ input: claim.input, prev, signal, runId: claim.id, workflow: claim.workflow, stepName: step.name, attempt })
     outcome = { kind: 'completed', output }
   } catch (thrown) {
     outcome = { kind: 'threw', thrown }
   }
   timeout?.cancel()
-  grace?.cancel()
-  runSignal.removeEventListener('abort', onRunAbort)
+  inFlight.grace?.cancel()
+  execution.attemptInFlight = undefined
+  if (follow) runSignal.removeEventListener('abort', follow)
   return timedOut ? { kind: 'threw', thrown: timedOut } : outcome
+}
+
+/**
+ * The handler in flight was asked to stop (`reason`): if it has not settled after the grace period,
+ * say so, naming run and step. Called by a timeout here and by whoever aborts the execution.
+ */
+export function reportIgnoredAbort(ctx: Pick<ExecutorContext, 'clock' | 'reportError' | 'ignoredAbortGraceMs'>, execution: Execution, reason: unknown): void {
+  const inFlight = execution.attemptInFlight
+  if (!inFlight || inFlight.grace) return
+  const { claim } = execution
+  inFlight.grace = ctx.clock.setTimer(ctx.ignoredAbortGraceMs, () => {
+    ctx.reportError(
+      new Error(
+        `Step "${inFlight.stepName}" of run ${claim.id} (workflow "${claim.workflow}") is still running ${ctx.ignoredAbortGraceMs} ms after its signal ` +
+          `was aborted (${describeThrown(reason).message}); it keeps its worker slot until it settles. Pass \`signal\` on to the work it does.`,
+      ),
+    )
+  })
 }
 
 /** A step failed for good: record it with its last attempt, compensate, fail the run. */

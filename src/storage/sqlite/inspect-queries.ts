@@ -7,7 +7,7 @@
 /** Purge never removes a run that can still change: the guard lives in SQL, not only in the CLI. */
 const FINISHED = `status in ('completed', 'failed', 'cancelled')`
 
-/** The purge selection: finished runs of the listed statuses (?) that finished before ?. (reflow_runs_claim or reflow_runs_status_workflow by status, or reflow_runs_finished by time: the planner picks) */
+/** The purge selection: finished runs of the listed statuses (?) that finished before ?. (reflow_runs_claim by status, or reflow_runs_finished by time: the planner picks) */
 const PURGEABLE = `${FINISHED} and status in (select value from json_each(?)) and finished_at_ms < ?`
 
 // Listing and reading runs.

@@ -73,12 +73,12 @@ alter table reflow_runs add column interruptions integer not null default 0;
 update reflow_runs set available_at_ms = created_at_ms where status = 'pending';
 update reflow_runs set available_at_ms = heartbeat_at_ms + 30000 where status = 'running';
 
--- claims: due pending runs and expired leases, earliest first
+-- claims: due pending runs and expired leases, earliest due first, the workflow read from the index
 drop index reflow_runs_status_created;
 create index reflow_runs_claim on reflow_runs (status, available_at_ms);
 
--- listings filtered by status and workflow, newest first
-create index reflow_runs_status_workflow on reflow_runs (status, workflow, created_at_ms);
+-- listings of one workflow, newest first (no status in it: a transition never has to update it)
+create index reflow_runs_workflow on reflow_runs (workflow, created_at_ms);
 
 create table reflow_attempts (
   id integer primary key,

@@ -130,7 +130,7 @@ export const selectNextDue = (names: number): string => `select available_at_ms 
 where status = 'pending' and available_at_ms > ? and workflow in (${params(names)})
 order by available_at_ms limit 1`
 
-/** unknownWorkflows: pending runs' workflows outside `names`, then the limit. (reflow_runs_status_workflow) */
+/** unknownWorkflows: pending runs' workflows outside `names`, then the limit. (reflow_runs_claim, covering) */
 export const selectUnknownWorkflows = (names: number): string => `select distinct workflow from reflow_runs
 where status = 'pending' and workflow not in (${params(names)}) limit ?`
 
