@@ -28,7 +28,7 @@ import { EngineStoppedError, LeaseLostError, RunCancelledError } from '../core/e
 import type { Claim, Store } from '../storage/store.ts'
 import type { AnyWorkflow } from '../workflow/workflow.ts'
 import { createChangeWatch } from './change-watch.ts'
-import { executeRun, reportIgnoredAbort, type Execution, type ExecutorContext } from './executor.ts'
+import { abortExecution, executeRun, type Execution, type ExecutorContext } from './executor.ts'
 import { createLeaseKeeper } from './lease.ts'
 
 export interface DispatcherOptions {
@@ -178,8 +178,7 @@ export function createDispatcher(options: DispatcherOptions) {
     if (execution.controller.signal.aborted) return
     const id = execution.claim.id
     const reason = state === 'cancelled' ? new RunCancelledError(id) : state === 'abandoned' ? new EngineStoppedError() : new LeaseLostError(id)
-    execution.controller.abort(reason)
-    reportIgnoredAbort(executor, execution, reason)
+    abortExecution(executor, execution, reason)
   }
 
   /**

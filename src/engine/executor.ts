@@ -67,9 +67,10 @@ export interface Execution {
   attemptInFlight?: AttemptInFlight | undefined
 }
 
-/** A handler in flight, and the timer that reports it if it ignores its aborted signal. */
+/** A handler in flight: its signal, and the timer that reports it if it ignores the signal's abort. */
 export interface AttemptInFlight {
   stepName: string
+  controller: AbortController
   grace?: TimerHandle
 }
 
@@ -150,37 +151,39 @@ function firstUnrecorded(steps: readonly StepDefinition[], recorded: Map<string,
 }
 
 /**
- * One attempt: resolves once the handler has settled, whatever happened meanwhile. A cancel or lost
- * lease aborts the execution's signal, which is the handler's signal too; a step with a timeout gets
- * a signal of its own that also aborts at the timeout, which then becomes the attempt's outcome.
- * A handler that ignores its aborted signal keeps its slot; after a grace period the engine reports
- * it (`reportIgnoredAbort`).
+ * One attempt: resolves once the handler has settled, whatever happened meanwhile. The handler's
+ * signal is the attempt's own (a listener a step leaves on it never hears of a later step's
+ * cancel): `abortExecution` aborts it with the execution, and a timeout aborts it alone and becomes
+ * the attempt's outcome. A handler that ignores its aborted signal keeps its slot; after a grace
+ * period the engine reports it.
  */
 async function runAttempt(ctx: ExecutorContext, execution: Execution, step: StepDefinition, prev: unknown, attempt: number): Promise<Outcome> {
   const { claim } = execution
-  const runSignal = execution.controller.signal
-  const { timeoutMs } = step.policy
-  let signal = runSignal
-  let timedOut: StepTimeoutError | undefined
-  let timeout: TimerHandle | undefined
-  let follow: (() => void) | undefined
-  const inFlight: AttemptInFlight = { stepName: step.name }
+  const controller = new AbortController()
+  const inFlight: AttemptInFlight = { stepName: step.name, controller }
   execution.attemptInFlight = inFlight
-  if (timeoutMs !== undefined) {
-    const controller = new AbortController()
-    signal = controller.signal
-    follow = () => controller.abort(runSignal.reason)
-    if (runSignal.aborted) follow()
-    else runSignal.addEventListener('abort', follow, { once: true })
-    timeout = ctx.clock.setTimer(timeoutMs, () => {
-      timedOut = new StepTimeoutError(step.name, timeoutMs)
-      controller.abort(timedOut)
-      reportIgnoredAbort(ctx, execution, timedOut)
-    })
-  }
+  const runSignal = execution.controller.signal
+  if (runSignal.aborted) abortAttempt(ctx, execution, runSignal.reason)
+  const { timeoutMs } = step.policy
+  let timedOut: StepTimeoutError | undefined
+  const timeout =
+    timeoutMs === undefined
+      ? undefined
+      : ctx.clock.setTimer(timeoutMs, () => {
+          timedOut = new StepTimeoutError(step.name, timeoutMs)
+          abortAttempt(ctx, execution, timedOut)
+        })
   let outcome: Outcome
   try {
-    const output = await step.handler({ input: claim.input, prev, signal, runId: claim.id, workflow: claim.workflow, stepName: step.name, attempt })
+    const output = await step.handler({
+      input: claim.input,
+      prev,
+      signal: controller.signal,
+      runId: claim.id,
+      workflow: claim.workflow,
+      stepName: step.name,
+      attempt,
+    })
     outcome = { kind: 'completed', output }
   } catch (thrown) {
     outcome = { kind: 'threw', thrown }
@@ -188,17 +191,26 @@ async function runAttempt(ctx: ExecutorContext, execution: Execution, step: Step
   timeout?.cancel()
   inFlight.grace?.cancel()
   execution.attemptInFlight = undefined
-  if (follow) runSignal.removeEventListener('abort', follow)
   return timedOut ? { kind: 'threw', thrown: timedOut } : outcome
 }
 
+/** Cancellation, lease loss, an abandoning stop: the execution's signal and its attempt's abort. */
+export function abortExecution(ctx: AbortContext, execution: Execution, reason: unknown): void {
+  if (execution.controller.signal.aborted) return
+  execution.controller.abort(reason)
+  abortAttempt(ctx, execution, reason)
+}
+
+type AbortContext = Pick<ExecutorContext, 'clock' | 'reportError' | 'ignoredAbortGraceMs'>
+
 /**
- * The handler in flight was asked to stop (`reason`): if it has not settled after the grace period,
- * say so, naming run and step. Called by a timeout here and by whoever aborts the execution.
+ * Aborts the handler in flight, if any; if it has not settled after the grace period, says so,
+ * naming run and step.
  */
-export function reportIgnoredAbort(ctx: Pick<ExecutorContext, 'clock' | 'reportError' | 'ignoredAbortGraceMs'>, execution: Execution, reason: unknown): void {
+function abortAttempt(ctx: AbortContext, execution: Execution, reason: unknown): void {
   const inFlight = execution.attemptInFlight
-  if (!inFlight || inFlight.grace) return
+  if (!inFlight || inFlight.controller.signal.aborted) return
+  inFlight.controller.abort(reason)
   const { claim } = execution
   inFlight.grace = ctx.clock.setTimer(ctx.ignoredAbortGraceMs, () => {
     ctx.reportError(
@@ -296,7 +308,7 @@ async function write(ctx: ExecutorContext, execution: Execution, make: () => Pro
     const state = { availableAt: ctx.clock.now(), ...execution.state }
     await ctx.persist(() => ctx.store.release(execution.lease, state, ctx.clock.now())).catch(ctx.reportError)
   }
-  if (!execution.controller.signal.aborted) execution.controller.abort(new LeaseLostError(execution.claim.id))
+  abortExecution(ctx, execution, new LeaseLostError(execution.claim.id))
   return false
 }
 

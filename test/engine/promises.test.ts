@@ -98,6 +98,27 @@ describe('one attempt in flight per run', () => {
     expect((await engine.getRunStatus(a.id))?.run.status).toBe('cancelled')
     await engine.stop()
   })
+  test('each step gets its own signal: cancelling a later step never aborts an earlier step’s', async () => {
+    const heard: string[] = []
+    const second = deferred()
+    const wf = createWorkflow({ name: 'two-steps', input })
+      .step('reserve', ({ signal }) => {
+        signal.addEventListener('abort', () => heard.push('reserve'))
+        return 'reserved'
+      })
+      .step('pay', async ({ signal }) => {
+        signal.addEventListener('abort', () => heard.push('pay'))
+        second.resolve()
+        await new Promise((resolve) => signal.addEventListener('abort', resolve))
+      })
+    const { engine } = manualEngine({ workflows: [wf] })
+    const run = await engine.enqueue('two-steps', {})
+    const ticked = engine.tick()
+    await second.promise
+    expect(await engine.cancel(run.id)).toBe(true)
+    await ticked
+    expect(heard).toEqual(['pay'])
+  })
 })
 
 describe('durable attempts', () => {
