@@ -2,13 +2,14 @@
  * Dispatch latency: from just before `enqueue()` to the first step starting, with the engine
  * already started (default poll interval, 1000 ms) and idle, so any figure well under a second
  * comes from a wake-up, not a poll. Same process: the enqueue wakes the engine directly. Another
- * process: the engine notices through `storage.dataVersion()`; the engine process's CPU use over
+ * process: the engine notices through its store's change source; the engine process's CPU use over
  * that phase shows what the change checks cost.
  */
 
 import path from 'node:path'
 import { createEngine, createWorkflow } from '../../src/index.ts'
 import { SQLiteStorage } from '../../src/sqlite-bun.ts'
+import { STORE } from '../../src/storage/store.ts'
 import { WORKFLOW, type Engine } from './engine-runs.ts'
 import { anyInput, epochMs, freshDb, percentile, sleepMs } from './harness.ts'
 
@@ -23,7 +24,11 @@ export interface DispatchResult {
 async function startedEngine(file: string, onStart: (latencyMs: number) => void, notifications = true): Promise<{ engine: Engine; storage: SQLiteStorage }> {
   const storage = new SQLiteStorage(file)
   // Without file-system notifications the engine finds changes by its data_version checks alone.
-  if (!notifications) Object.defineProperty(storage, 'watchChanges', { value: undefined })
+  if (!notifications) {
+    const store = storage[STORE]()
+    const { version } = store.changes!
+    Object.defineProperty(store, 'changes', { value: { version, watch: () => undefined } })
+  }
   const wf = createWorkflow({ name: WORKFLOW, input: anyInput }).step('first', ({ input }) => {
     if (input.t !== undefined) onStart(epochMs() - input.t)
   })

@@ -123,7 +123,7 @@ export function createChangeWatch(source: ChangeSource, onChange: () => void, on
       armed = true
       if (!unwatch) {
         try {
-          unwatch = source.watch(() => check(true))
+          unwatch = source.watch(() => check(true)) ?? undefined
         } catch (error) {
           onError(error)
         }

@@ -202,7 +202,7 @@ export function createDispatcher(options: DispatcherOptions) {
     if (unwatchLeases || !store.changes) return
     try {
       seenVersion = undefined
-      unwatchLeases = store.changes.watch(onChangeNotified)
+      unwatchLeases = store.changes.watch(onChangeNotified) ?? (() => {})
       lookAtLeases(false)
     } catch (error) {
       reportError(error)

@@ -5,7 +5,8 @@
  *
  *   track(lease) ──▶ held ──renewal says cancelled──▶ onEnd('cancelled')
  *                      │ └──renewal says lost, or no successful renewal for a whole lease
- *                      │    duration (the database unreachable, the process frozen)──▶ onEnd('lost')
+ *                      │    duration with one in flight for a heartbeat interval (the database
+ *                      │    unreachable)──▶ onEnd('lost')
  *                      └──untrack (the execution ended)
  *
  * Durations are measured on the monotonic clock, so a wall-clock jump neither expires nor extends
@@ -48,6 +49,7 @@ export function createLeaseKeeper(options: {
   let timer: TimerHandle | undefined
   /** The renewal in flight, if any: a renewal that hangs must not pile up others behind it. */
   let renewing: Promise<void> | undefined
+  let renewingSince = 0
 
   const schedule = () => {
     if (timer === undefined && tracked.size > 0) timer = clock.setTimer(intervalMs, onTimer)
@@ -73,12 +75,16 @@ export function createLeaseKeeper(options: {
 
   function renewNow(): Promise<void> {
     if (renewing) {
-      loseUnrenewed()
+      // Leases unrenewed for a lease duration are lost once the renewal in flight has had a heartbeat
+      // interval to settle: a hung database. (A process waking from a freeze finds its leases long
+      // unrenewed too, but its renewal has only just started, and may well succeed.)
+      if (monotonicNow(clock) - renewingSince >= intervalMs) loseUnrenewed()
       return renewing
     }
     const entries = [...tracked.values()]
     if (entries.length === 0) return Promise.resolve()
     const startedAt = monotonicNow(clock)
+    renewingSince = startedAt
     renewing = store
       .heartbeat(entries.map((e) => e.lease), clock.now(), leaseDurationMs)
       .then(

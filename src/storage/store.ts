@@ -110,10 +110,11 @@ export interface ChangeSource {
   version(): number
   /**
    * Calls `onChange` soon after a write may have been committed by any connection, best effort
-   * (late, twice, or never on some file systems), until the returned function is called. Never
-   * called synchronously from inside a store method.
+   * (late or twice), until the returned function is called. Returns undefined when no notification
+   * can come (a file system without them): callers then check `version()` on a timer. Never called
+   * synchronously from inside a store method.
    */
-  watch(onChange: () => void): () => void
+  watch(onChange: () => void): (() => void) | undefined
 }
 
 export interface Store {

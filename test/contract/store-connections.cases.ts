@@ -78,7 +78,7 @@ export function connectionCases({ group, race, pair }: StoreSuite): void {
         calls++
         if (inside) calledInside = true
         first.fire()
-      })
+      })!
       inside = true
       const created = writer.createRun(newRun('r1'))
       inside = false
@@ -90,7 +90,7 @@ export function connectionCases({ group, race, pair }: StoreSuite): void {
       const seen = calls
       // A second watcher is the event that says the next write's notifications have been delivered.
       const second = signal()
-      const stopSecond = observer.changes.watch(second.fire)
+      const stopSecond = observer.changes.watch(second.fire)!
       await writer.createRun(newRun('r2'))
       await second.wait('the second watcher’s notification')
       await settle()

@@ -209,6 +209,8 @@ export interface RunRow {
   status: string
   lease_id: string | null
   heartbeat_at_ms: number | null
+  /** Pending: when due; running: when its lease expires. */
+  available_at_ms: number | null
   updated_at_ms: number
   finished_at_ms: number | null
 }
@@ -247,7 +249,7 @@ export class DbView {
   runs(): RunRow[] {
     return this.db
       .query<RunRow, []>(
-        'select id, idempotency_key as key, status, lease_id, heartbeat_at_ms, updated_at_ms, finished_at_ms from reflow_runs order by created_at_ms, rowid',
+        'select id, idempotency_key as key, status, lease_id, heartbeat_at_ms, available_at_ms, updated_at_ms, finished_at_ms from reflow_runs order by created_at_ms, rowid',
       )
       .all()
   }

@@ -120,3 +120,31 @@ test('a suspended worker, resumed after another completed its run, aborts its st
     ['three', b.pid],
   ])
 }, 30_000)
+
+test('a worker frozen longer than its lease, with slots to spare, never takes its own run over: one execution of the step', async () => {
+  const { dbPath, logPath } = files
+  const [runId] = await enqueue(dbPath, faultWorkflow(neverExecuted), ['run-1'])
+
+  const a = Worker.spawn('worker A', 'fault-worker.ts', [dbPath, logPath, 'none'], {
+    REFLOW_BLOCK_STEP: 'two',
+    REFLOW_STOP_WHEN_BLOCKED: '1',
+    REFLOW_CONCURRENCY: '4',
+  })
+  await a.waitFor('blocked two')
+  if (existsSync('/proc')) await until(() => processState(a.pid) === 'T', 'worker A to be stopped')
+  // Frozen until its lease has expired in the file: on waking, its poll finds its own run expired.
+  await until(() => inspect(dbPath, (db) => Number(db.run(runId!)!.available_at_ms) < Date.now() - 100), 'the lease to expire')
+
+  a.signal('SIGCONT')
+  // It renews its own lease before it judges anyone's: the renewal succeeds (nobody took the run).
+  expect(await a.waitFor('heartbeat')).toBe('heartbeat true')
+  a.send('release')
+  await a.waitFor(`done ${runId}`)
+  expect(await a.exited).toEqual({ code: 0, signal: null })
+
+  expect(a.marked('error')).toEqual([])
+  expect(a.marked('aborted')).toEqual([])
+  expect(a.lines.filter((line) => line.startsWith(`claimed ${runId}`))).toHaveLength(1)
+  expect(readExecutions(logPath).map((e) => e.step)).toEqual(['one', 'two', 'three'])
+  expect(inspect(dbPath, (db) => db.run(runId!)!.status)).toBe('completed')
+}, 30_000)

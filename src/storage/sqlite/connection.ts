@@ -153,11 +153,9 @@ export class SqliteConnection {
    * A file-system watch on the WAL file: every commit, by any connection, writes it. One watcher
    * serves every subscriber (Bun closes all watchers of a path when one of them is closed).
    */
-  watchChanges(onChange: () => void): () => void {
+  watchChanges(onChange: () => void): (() => void) | undefined {
     this.ready()
-    if (this.path === MEMORY) return () => {}
-    const listener = () => onChange()
-    this.changeListeners.add(listener)
+    if (this.path === MEMORY) return undefined
     if (!this.watcher) {
       try {
         const watcher = watch(`${resolve(this.path)}-wal`, { persistent: false }, () => {
@@ -166,9 +164,12 @@ export class SqliteConnection {
         watcher.on('error', () => this.closeWatcher())
         this.watcher = watcher
       } catch {
-        // No WAL file yet, or no notifications on this file system: callers poll the data version.
+        // No WAL file yet, or no notifications on this file system: callers check the version.
+        return undefined
       }
     }
+    const listener = () => onChange()
+    this.changeListeners.add(listener)
     return () => {
       this.changeListeners.delete(listener)
       if (this.changeListeners.size === 0) this.closeWatcher()
