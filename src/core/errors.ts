@@ -75,7 +75,7 @@ export class IdempotencyConflictError extends ReflowError {
 export class SerializationError extends ReflowError {
   readonly path: string
   constructor(what: string, path: string, reason: string) {
-    super('NOT_SERIALIZABLE', `${what} is not JSON-compatible at ${path}: ${reason}`)
+    super('NOT_SERIALIZABLE', `${what} cannot be stored at ${path}: ${reason}`)
     this.path = path
   }
 }

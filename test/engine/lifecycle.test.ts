@@ -119,7 +119,7 @@ describe('execution', () => {
     await engine.tick()
     const info = await engine.getRunStatus(bad.id)
     expect(info?.run.status).toBe('failed')
-    expect(info?.steps[0]?.error).toStartWith('Output of step "cyclic" is not JSON-compatible at $.self.back: circular reference')
+    expect(info?.steps[0]?.error).toStartWith('Output of step "cyclic" cannot be stored at $.self.back: circular reference')
     const good = await engine.enqueue('b', { orderId: '1', amount: 1 })
     await engine.tick()
     expect((await engine.getRunStatus(good.id))?.run.status).toBe('completed')

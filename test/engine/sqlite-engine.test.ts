@@ -48,7 +48,7 @@ test('runs persist across engine instances and storage connections', async () =>
   expect(info?.steps.map((s) => [s.name, s.status, s.output ?? s.error])).toEqual([
     ['a', 'completed', { fromA: 'r1' }],
     ['b', 'completed', { fromB: 'r1!' }],
-    ['c', 'failed', expect.stringContaining('Output of step "c" is not JSON-compatible at $.callback[0]: a function')],
+    ['c', 'failed', expect.stringContaining('Output of step "c" cannot be stored at $.callback[0]: a function')],
   ])
 })
 

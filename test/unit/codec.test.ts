@@ -406,7 +406,7 @@ describe('hostile input', () => {
     ]
     for (const [text, message] of cases) {
       expect(() => decode(text)).toThrow(SerializationError)
-      expect(() => decode(text)).toThrow(`Stored value is not JSON-compatible at ${message}`)
+      expect(() => decode(text)).toThrow(`Stored value cannot be stored at ${message}`)
     }
   })
 })
@@ -442,7 +442,7 @@ describe('unsupported values', () => {
     test(`${name}: SerializationError naming what and the path`, () => {
       expect(() => encode(value, 'Output of step "s"')).toThrow(SerializationError)
       const what = 'Output of step "s"'
-      expect(() => encode(value, what)).toThrow(`${what} is not JSON-compatible at ${message}`)
+      expect(() => encode(value, what)).toThrow(`${what} cannot be stored at ${message}`)
       expect(() => toPlainJson(value)).toThrow(SerializationError)
     })
   }
@@ -451,7 +451,7 @@ describe('unsupported values', () => {
     let value: unknown = 1
     for (let i = 0; i <= MAX_DEPTH; i++) value = { next: value }
     expect(() => encode(value, 'Input of workflow "w"')).toThrow(SerializationError)
-    const message = /^Input of workflow "w" is not JSON-compatible at \$\.next.*: nested deeper than 1000 levels$/
+    const message = /^Input of workflow "w" cannot be stored at \$\.next.*: nested deeper than 1000 levels$/
     expect(() => encode(value, 'Input of workflow "w"')).toThrow(message)
     const text = `${'['.repeat(MAX_DEPTH + 1)}{"~reflow:Date":null}${']'.repeat(MAX_DEPTH + 1)}`
     expect(() => decode(text)).toThrow('nested deeper than 1000 levels')

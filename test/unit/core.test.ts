@@ -93,14 +93,14 @@ describe('stored values (core/json.ts over the codec)', () => {
   for (const [what, value, message] of rejected) {
     test(`refuses a ${what}, naming the path`, () => {
       expect(() => serialize(value, 'Output of step "s"')).toThrow(SerializationError)
-      expect(() => serialize(value, 'Output of step "s"')).toThrow(`Output of step "s" is not JSON-compatible at ${message}`)
+      expect(() => serialize(value, 'Output of step "s"')).toThrow(`Output of step "s" cannot be stored at ${message}`)
     })
   }
 
   test(`refuses cycles and nesting deeper than ${MAX_DEPTH} levels`, () => {
     const cyclic: unknown[] = []
     cyclic.push({ back: cyclic })
-    expect(() => serialize(cyclic, 'v')).toThrow('v is not JSON-compatible at $[0].back: circular reference (back to $)')
+    expect(() => serialize(cyclic, 'v')).toThrow('v cannot be stored at $[0].back: circular reference (back to $)')
     expect(serialize(nested(MAX_DEPTH), 'v')).toStartWith('{"next":')
     expect(() => serialize(nested(MAX_DEPTH + 1), 'v')).toThrow(`nested deeper than ${MAX_DEPTH} levels`)
   })
@@ -246,7 +246,7 @@ describe('stored values through the engine', () => {
     const result = await testEngine({ workflows: [wf] }).run('leaky', {})
     expect(result.status).toBe('failed')
     expect(result.steps['load-user'].error).toBe(
-      'Output of step "load-user" is not JSON-compatible at $.user: the symbol-keyed property [Symbol(secret)] cannot be stored',
+      'Output of step "load-user" cannot be stored at $.user: the symbol-keyed property [Symbol(secret)] cannot be stored',
     )
     expect(result.steps.after.status).toBe('pending')
   })
@@ -256,7 +256,7 @@ describe('stored values through the engine', () => {
     const result = await testEngine({ workflows: [wf] }).run('deep', {})
     expect(result.status).toBe('failed')
     expect(result.steps['build-tree'].error).toMatch(
-      new RegExp(`^Output of step "build-tree" is not JSON-compatible at \\$\\.next.*: nested deeper than ${MAX_DEPTH} levels$`),
+      new RegExp(`^Output of step "build-tree" cannot be stored at \\$\\.next.*: nested deeper than ${MAX_DEPTH} levels$`),
     )
   })
 })
