@@ -32,7 +32,18 @@ export type {
 } from './workflow/workflow.ts'
 export type { StandardSchemaV1 } from './workflow/schema.ts'
 export { createEngine } from './engine/engine.ts'
-export type { Engine, EngineConfig, EnqueueOptions, RetryOptions, StopOptions } from './engine/engine.ts'
+export type {
+  Engine,
+  EngineConfig,
+  EnqueuedRun,
+  EnqueueOptions,
+  ResultOptions,
+  RetryOptions,
+  RunResult,
+  StopOptions,
+  WorkflowOutput,
+} from './engine/engine.ts'
+export type { Duration } from './core/duration.ts'
 export type { EngineHooks, RunCompleteEvent, RunFailedEvent, StepCompleteEvent } from './engine/hooks.ts'
 export type { StorageAdapter } from './storage/adapter.ts'
 export type {
@@ -61,12 +72,14 @@ export {
   LeaseLostError,
   NonRetryableError,
   ReflowError,
+  ResultTimeoutError,
   RunCancelledError,
   SerializationError,
   StepInterruptedError,
   StepRenamedError,
   StepTimeoutError,
   StorageError,
+  UnknownRunError,
   UnknownWorkflowError,
   ValidationError,
   type ReflowErrorCode,

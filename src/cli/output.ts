@@ -83,11 +83,11 @@ export function table(header: readonly string[], rows: readonly (readonly string
   return [out.bold(render(header)), ...rows.map(render)].join('\n')
 }
 
-/** "12s ago", "3m ago", "5h ago", "2d ago"; "just now" under a second. */
+/** "12s ago", "3m ago", "5h ago", "2d ago"; "just now" within a second; "in 10m" for a time to come. */
 export function ago(time: number, now: number): string {
   const ms = now - time
-  if (ms < 1000) return 'just now'
-  return `${coarse(ms)} ago`
+  if (Math.abs(ms) < 1000) return 'just now'
+  return ms < 0 ? `in ${coarse(-ms)}` : `${coarse(ms)} ago`
 }
 
 /** "85ms", "4.2s", "3m 12s", "2h 5m", "3d 4h". */

@@ -18,6 +18,8 @@ export type ReflowErrorCode =
   | 'NON_RETRYABLE'
   | 'STEP_INTERRUPTED'
   | 'STEP_RENAMED'
+  | 'UNKNOWN_RUN'
+  | 'RESULT_TIMEOUT'
 
 export class ReflowError extends Error {
   readonly code: ReflowErrorCode
@@ -149,6 +151,24 @@ export class StepInterruptedError extends ReflowError {
       `Step "${stepName}" was interrupted ${interruptions} times without finishing (its worker crashed, was killed or lost ` +
         `its lease each time); the run fails instead of trying it forever. Fix the cause, then retry the run`,
     )
+  }
+}
+
+/** No run has this id (in `engine.result()`, the CLI's commands). */
+export class UnknownRunError extends ReflowError {
+  readonly runId: string
+  constructor(runId: string) {
+    super('UNKNOWN_RUN', `No run has the id ${JSON.stringify(runId)}`)
+    this.runId = runId
+  }
+}
+
+/** `engine.result()` gave up: the run had not finished within the timeout. */
+export class ResultTimeoutError extends ReflowError {
+  readonly runId: string
+  constructor(runId: string, timeoutMs: number, status: string) {
+    super('RESULT_TIMEOUT', `Run ${runId} had not finished within ${timeoutMs} ms (it is ${status}); it goes on, ask again later`)
+    this.runId = runId
   }
 }
 

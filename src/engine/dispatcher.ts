@@ -42,6 +42,8 @@ export interface DispatcherOptions {
   /** Whether expired leases are taken over (testEngine's in-memory engine never needs to). */
   reclaimExpired: boolean
   reportError(error: unknown): void
+  /** An execution ended (its run may have finished): `engine.result()` looks again. */
+  onSettled(): void
   executor: Omit<ExecutorContext, 'store' | 'clock' | 'reportError' | 'stopSignal' | 'finishing' | 'parked'>
 }
 
@@ -169,6 +171,7 @@ export function createDispatcher(options: DispatcherOptions) {
       slots.delete(claimed.leaseId)
       if (byRun.get(claimed.id) === slot) byRun.delete(claimed.id)
       if (slots.size === 0) unwatchLeasesNow()
+      options.onSettled()
       requestFill()
     })
     return slot.done
@@ -401,6 +404,9 @@ export function createDispatcher(options: DispatcherOptions) {
     },
 
     wake: requestFill,
+
+    /** A run was created or released until `availableAt`: wake up then. */
+    parked: armDue,
 
     stop(deadlineMs: number | undefined): Promise<void> {
       stopping ??= (async () => {

@@ -17,12 +17,14 @@ import { workflowRunOf, type RunInfo, type WorkflowRun } from '../core/types.ts'
 import type { StorageAdapter } from '../storage/adapter.ts'
 import { describeOwner, hasStore, STORE, type Store } from '../storage/store.ts'
 import { wrapAdapter } from '../storage/wrap-adapter.ts'
-import type { AnyWorkflow, WorkflowEnqueueInput } from '../workflow/workflow.ts'
+import type { AnyWorkflow, Workflow, WorkflowEnqueueInput } from '../workflow/workflow.ts'
+import { parseDuration, type Duration } from '../core/duration.ts'
 import { assertWellFormed } from '../core/identifiers.ts'
 import { createUuidV7 } from '../core/uuid.ts'
 import { createDispatcher } from './dispatcher.ts'
 import type { EngineHooks } from './hooks.ts'
 import { createScheduler } from './scheduler.ts'
+import { createResultWaiter } from './results.ts'
 import { persistWithRetries } from './persist.ts'
 
 export interface EngineConfig<W extends readonly AnyWorkflow[]> {
@@ -66,7 +68,28 @@ export interface RetryOptions {
 export interface EnqueueOptions {
   /** Same key + same input returns the existing run; same key + different input throws. */
   idempotencyKey?: string
+  /** Start the run this long from now (`'10m'`, or milliseconds); it holds no slot meanwhile. */
+  delay?: Duration
+  /** Start the run at this time (a Date or epoch milliseconds); a time past starts it at once. */
+  runAt?: Date | number
 }
+
+export interface ResultOptions {
+  /** Give up after this long (`'30s'`, or milliseconds) with a ResultTimeoutError. Default: wait until the run finishes. */
+  timeout?: Duration
+}
+
+/** How a run ended, as `engine.result()` reports it. */
+export type RunResult<TOutput = unknown> =
+  | { status: 'completed'; output: TOutput }
+  | { status: 'failed'; stepName: string; error: Error }
+  | { status: 'cancelled' }
+
+/** A run as `enqueue` returns it: its workflow's name is known at compile time. */
+export type EnqueuedRun<N extends string = string> = WorkflowRun & { readonly workflow: N }
+
+/** The stored output of a workflow's last step. */
+export type WorkflowOutput<W> = W extends Workflow<string, any, any, infer TLast> ? TLast : unknown
 
 type WorkflowName<W extends readonly AnyWorkflow[]> = W[number]['name']
 type WorkflowNamed<W extends readonly AnyWorkflow[], N> = Extract<W[number], { readonly name: N }>
@@ -86,7 +109,25 @@ export interface Engine<W extends readonly AnyWorkflow[] = readonly AnyWorkflow[
     name: N,
     input: WorkflowEnqueueInput<WorkflowNamed<W, N>>,
     options?: EnqueueOptions,
-  ): Promise<WorkflowRun>
+  ): Promise<EnqueuedRun<N>>
+  /**
+   * Resolves once the run has finished: `{ status: 'completed', output }` (the last step's stored
+   * output, typed when you pass the run `enqueue` returned), `{ status: 'failed', stepName, error }`
+   * or `{ status: 'cancelled' }`. Woken by this engine's own work and by change notifications from
+   * other processes on the same storage (a poll each second is the fallback), so it also works in a
+   * process that never called `start()`. Rejects with UnknownRunError for an unknown id and with
+   * ResultTimeoutError when `timeout` passes first.
+   *
+   * @example
+   * const run = await engine.enqueue('signup', { email: 'ada@example.com' })
+   * const result = await engine.result(run, { timeout: '30s' })
+   * if (result.status === 'completed') console.log(result.output.sentTo)
+   */
+  result<N extends WorkflowName<W>>(
+    run: { readonly id: string; readonly workflow: N },
+    options?: ResultOptions,
+  ): Promise<RunResult<WorkflowOutput<WorkflowNamed<W, N>>>>
+  result(runId: string, options?: ResultOptions): Promise<RunResult>
   /** Cancels a pending or running run; false if it had already finished (or does not exist). */
   cancel(runId: string): Promise<boolean>
   /**
@@ -156,6 +197,7 @@ export function buildEngine<const W extends readonly AnyWorkflow[]>(config: Engi
     leaseMs: settings.runLeaseDurationMs,
     heartbeatIntervalMs: settings.heartbeatIntervalMs,
     owner: describeOwner(),
+    onSettled: () => results.changed(),
     reclaimExpired: internal.reclaimExpired,
     reportError,
     executor: {
@@ -177,6 +219,7 @@ export function buildEngine<const W extends readonly AnyWorkflow[]>(config: Engi
       throw new InvalidArgumentError(`enqueue("${name}"): idempotencyKey must be a non-empty string, got ${JSON.stringify(key)}`)
     }
     if (key !== undefined) assertWellFormed(`enqueue("${name}"): idempotency key`, key)
+    const startAt = resolveStart(name, options)
     const parsed = await workflow.parseInput(input)
     const inputJson = serialize(parsed, `Input of workflow "${name}"`)
     const stored = deserialize(inputJson)
@@ -188,15 +231,20 @@ export function buildEngine<const W extends readonly AnyWorkflow[]>(config: Engi
       input: stored,
       idempotencyKey: key ?? null,
       createdAt: now,
-      availableAt: now,
+      availableAt: startAt === undefined ? now : Math.max(now, startAt(now)),
       firstStep: workflow.steps[0]?.name ?? null,
     })
     if (!result.created && !storedEqual(result.run.input, stored)) {
       throw new IdempotencyConflictError(name, key!, result.run.id)
     }
-    if (result.created) dispatcher.wake()
+    if (result.created) {
+      if (result.run.availableAt !== null && result.run.availableAt > now) dispatcher.parked(result.run.availableAt)
+      else dispatcher.wake()
+    }
     return workflowRunOf(result.run)
   }
+
+  const results = createResultWaiter({ store, registry, onError: reportError })
 
   const engine: Engine<readonly AnyWorkflow[]> = {
     async start(pollIntervalMs = DEFAULT_POLL_MS) {
@@ -218,9 +266,21 @@ export function buildEngine<const W extends readonly AnyWorkflow[]>(config: Engi
 
     async cancel(runId) {
       const cancelled = await store.cancel(runId, clock.now())
-      if (cancelled) dispatcher.cancelled(runId)
+      if (cancelled) {
+        dispatcher.cancelled(runId)
+        results.changed()
+      }
       return cancelled
     },
+
+    result: ((run: string | { id: string }, options?: ResultOptions) => {
+      const runId = typeof run === 'string' ? run : run?.id
+      if (typeof runId !== 'string' || runId === '') {
+        throw new InvalidArgumentError(`result(): expected a run id or the run enqueue returned, got ${describeArg(run)}`)
+      }
+      const timeoutMs = options?.timeout === undefined ? undefined : parseDuration(options.timeout, 'result() timeout')
+      return results.wait(runId, timeoutMs)
+    }) as Engine['result'],
 
     async retry(runId, options) {
       const fromStep = options?.fromStep
@@ -255,6 +315,29 @@ export function buildEngine<const W extends readonly AnyWorkflow[]>(config: Engi
     },
   }
   return engine as unknown as Engine<W>
+}
+
+/** When a delayed run becomes due, from enqueue's `delay` or `runAt` (undefined: at once). */
+function resolveStart(name: string, options: EnqueueOptions | undefined): ((now: number) => number) | undefined {
+  const { delay, runAt } = options ?? {}
+  if (delay !== undefined && runAt !== undefined) {
+    throw new InvalidArgumentError(`enqueue("${name}"): give delay or runAt, not both`)
+  }
+  if (delay !== undefined) {
+    const ms = parseDuration(delay, `enqueue("${name}") delay`)
+    return (now) => now + ms
+  }
+  if (runAt === undefined) return undefined
+  const at = runAt instanceof Date ? runAt.getTime() : runAt
+  if (typeof at !== 'number' || !Number.isFinite(at)) {
+    throw new InvalidArgumentError(`enqueue("${name}"): runAt must be a Date or epoch milliseconds, got ${describeArg(runAt)}`)
+  }
+  return () => at
+}
+
+function describeArg(value: unknown): string {
+  if (value instanceof Date) return `Invalid Date`
+  return typeof value === 'string' ? JSON.stringify(value) : String(value)
 }
 
 function resolveConfig(config: EngineConfig<readonly AnyWorkflow[]>) {

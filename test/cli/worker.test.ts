@@ -150,6 +150,36 @@ describe('enqueue', () => {
   })
 })
 
+describe('enqueue --delay and --wait', () => {
+  test('--delay records a run due later; --wait prints how a run a worker finished ended', async () => {
+    const { dir, db } = project()
+    const log = path.join(dir, 'effects.log')
+    const gate = path.join(dir, 'gate')
+    writeFileSync(gate, '')
+    const before = Date.now()
+    const delayed = await cliJson<any>(['enqueue', 'workflows.ts', 'pipeline', JSON.stringify({ log, gate }), '--delay', '10m'], { cwd: dir })
+    const shown = await cliJson<any>(['show', delayed.id, '--db', db])
+    expect(shown.run.status).toBe('pending')
+    expect(shown.run.availableAt).toBeGreaterThanOrEqual(before + 600_000)
+    expect((await cli(['show', delayed.id, '--db', db])).stdout).toMatch(/\n {2}Due {6}\S+ \(in 10m\)\n/)
+    const bad = await cli(['enqueue', 'workflows.ts', 'pipeline', '{}', '--delay', 'soon'], { cwd: dir })
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toStartWith('reflow: enqueue: --delay must be a number of milliseconds or a duration')
+
+    const worker = await startWorker(dir)
+    await worker.out.waitFor('worker started')
+    const waited = await cliJson<any>(['enqueue', 'workflows.ts', 'pipeline', JSON.stringify({ log, gate }), '--wait', '--timeout', '20s'], { cwd: dir })
+    expect(waited).toEqual({ id: expect.any(String), status: 'completed', output: { n: 3 } })
+    const human = await cli(['enqueue', 'workflows.ts', 'pipeline', JSON.stringify({ log, gate }), '--wait'], { cwd: dir })
+    expect(human.code).toBe(0)
+    expect(human.stdout).toMatch(/^[0-9a-f-]{36} completed: \{n: 3\}\n$/)
+    worker.child.kill('SIGTERM')
+    expect(await worker.child.exited).toBe(0)
+    // The delayed run is still waiting for its time.
+    expect((await cliJson<any>(['show', delayed.id, '--db', db])).run.status).toBe('pending')
+  }, 30_000)
+})
+
 describe('worker', () => {
   test('SIGKILL mid-run, then a new worker: the run resumes and recorded steps are not repeated', async () => {
     const { dir, db } = project()

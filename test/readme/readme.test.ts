@@ -17,7 +17,8 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
 /** What each example must print, in README order. */
 const expectations: string[][] = [
-  ['completed ', '"charge: ok"', '"fulfill: {\\"shipped\\":true,\\"chargeId\\":\\"ch_ORD_1\\"}"'],
+  ['completed ', 'true ch_ORD_1\n', '"charge: ok"', '"fulfill: {\\"shipped\\":true,\\"chargeId\\":\\"ch_ORD_1\\"}"'],
+  ['pending\n', 'grace true\n'], // delayed runs and results
   ['completed\n', "{\n  accountId: \"acct:ada@example.com\",\n}", 'null'],
   ['2026-12-30T10:00:00.000Z\n', '1500n\n'], // Upgrading to 0.2: a Date and a BigInt from the previous step
   [], // workflows.ts for the CLI: importing it only defines a workflow

@@ -236,3 +236,30 @@ assertType<Equal<Jsonify<{ at: Date; tags: Set<string> }>, Stored<{ at: Date; ta
 assertType<Equal<Jsonify<{ at: Date }>, { at: Date }>>()
 
 export { arktypeWorkflow, testEngineChecks, valibotWorkflow }
+
+// engine.result(): the output is the last step's stored output when the run from enqueue is passed.
+{
+  const { createEngine } = await import('../../src/index.ts')
+  const { MemoryStorage } = await import('../../src/test.ts')
+  const invoice = createWorkflow({ name: 'invoice', input: z.object({ lines: z.array(z.object({ sku: z.string(), qty: z.number() })) }) })
+    .step('price', ({ input }) => input.lines.map((l) => ({ ...l, cents: l.qty * 100 })))
+    .step('issue', ({ prev }) => ({ total: prev.reduce((sum, l) => sum + l.cents, 0), issuedAt: new Date(), tags: new Set(['a']) }))
+  const engine = createEngine({ storage: new MemoryStorage(), workflows: [invoice] })
+  const run = await engine.enqueue('invoice', { lines: [{ sku: 'x', qty: 2 }] }, { delay: '10m' })
+  assertType<Equal<typeof run.workflow, 'invoice'>>()
+  const result = await engine.result(run, { timeout: '30s' })
+  if (result.status === 'completed') {
+    assertType<Equal<typeof result.output, { total: number; issuedAt: Date; tags: Set<string> }>>()
+  } else if (result.status === 'failed') {
+    assertType<Equal<typeof result.stepName, string>>()
+    assertType<Equal<typeof result.error, Error>>()
+  }
+  // @ts-expect-error output exists only on a completed result
+  result.output
+  const byId = await engine.result(run.id)
+  if (byId.status === 'completed') assertType<Equal<typeof byId.output, unknown>>()
+  // @ts-expect-error a duration is a number or <n><unit>
+  await engine.enqueue('invoice', { lines: [] }, { delay: '10 minutes' })
+  // @ts-expect-error runAt is a Date or epoch milliseconds
+  await engine.enqueue('invoice', { lines: [] }, { runAt: '2026-12-01' })
+}
