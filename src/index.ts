@@ -15,6 +15,8 @@
  */
 
 export { createWorkflow } from './workflow/workflow.ts'
+export { defineEvent } from './workflow/event.ts'
+export type { EventDefinition, EventPayload, EventPayloadInput } from './workflow/event.ts'
 export type {
   AnyWorkflow,
   FailureContext,
@@ -34,6 +36,7 @@ export type { StandardSchemaV1 } from './workflow/schema.ts'
 export { createEngine } from './engine/engine.ts'
 export type {
   Engine,
+  EmitOptions,
   EngineConfig,
   EnqueuedRun,
   EnqueueOptions,
@@ -49,6 +52,7 @@ export type { StorageAdapter } from './storage/adapter.ts'
 export type {
   AttemptRecord,
   AttemptStatus,
+  RunWait,
   ClaimedRun,
   CreateRunResult,
   JsonValue,

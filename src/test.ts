@@ -10,6 +10,7 @@
 
 import { monotonicNow, SystemClock, type Clock } from './core/clock.ts'
 import { TERMINAL_STATUSES } from './core/types.ts'
+import { UnknownRunError } from './core/errors.ts'
 import { buildEngine, type Engine, type EngineConfig } from './engine/engine.ts'
 import { MemoryStorage } from './storage/memory.ts'
 import type { AnyWorkflow, WorkflowEnqueueInput, WorkflowSteps } from './workflow/workflow.ts'
@@ -28,7 +29,8 @@ export type TestStepResult<T> =
 
 export interface TestRunResult<W> {
   runId: string
-  status: 'completed' | 'failed' | 'cancelled'
+  /** `waiting`: the run waits for an event with no timeout; emit it (`te.emit`), then `te.continue(runId)`. */
+  status: 'completed' | 'failed' | 'cancelled' | 'waiting'
   steps: { [K in keyof WorkflowSteps<W>]: TestStepResult<WorkflowSteps<W>[K]> }
 }
 
@@ -37,6 +39,8 @@ type Named<W extends readonly AnyWorkflow[], N> = Extract<W[number], { readonly 
 export interface TestEngine<W extends readonly AnyWorkflow[]> extends Engine<W> {
   /** Enqueues a run and executes it to its end before resolving. */
   run<N extends W[number]['name']>(name: N, input: WorkflowEnqueueInput<Named<W, N>>): Promise<TestRunResult<Named<W, N>>>
+  /** Executes a run `run()` returned as waiting (after an emit, say) until it finishes or waits again. */
+  continue<N extends W[number]['name']>(run: { runId: string; workflow?: N } | string): Promise<TestRunResult<Named<W, N>>>
   /** The in-memory storage behind this engine. */
   readonly storage: MemoryStorage
 }
@@ -45,9 +49,11 @@ export interface TestEngine<W extends readonly AnyWorkflow[]> extends Engine<W> 
  * Creates an engine on fresh in-memory storage whose `run()` executes a workflow run to its end
  * and returns typed step results keyed by step name. Same config as createEngine, minus storage.
  *
- * Waits the engine makes itself are skipped: when the run is parked until later (a retry backoff),
- * the test engine's clock jumps to that moment, so seconds of backoff take no time. Handler time
- * (what your steps await, their timeouts) stays real, or on the `clock` you pass.
+ * Waits the engine makes itself are skipped: when the run is parked until later (a retry backoff, a
+ * sleep, a delayed start, a wait's timeout), the test engine's clock jumps to that moment, so days
+ * of waiting take no time. A run waiting for an event with no timeout is returned as `waiting`:
+ * emit the event with `te.emit` and go on with `te.continue(runId)`. Handler time (what your steps
+ * await, their timeouts) stays real, or on the `clock` you pass.
  */
 export function testEngine<const W extends readonly AnyWorkflow[]>(config: Omit<EngineConfig<W>, 'storage'>): TestEngine<W> {
   const base = config.clock ?? SystemClock
@@ -66,27 +72,33 @@ export function testEngine<const W extends readonly AnyWorkflow[]>(config: Omit<
   async function run(name: string, input: unknown) {
     const enqueue = engine.enqueue as (name: string, input: unknown) => ReturnType<Engine['enqueue']>
     const { id } = await enqueue(name, input)
+    return drive(id)
+  }
+
+  /** Executes the run until it finishes or waits for an event that no time brings. */
+  async function drive(id: string) {
     for (;;) {
-      const info = (await engine.getRunStatus(id))!
+      const info = await engine.getRunStatus(id)
+      if (!info) throw new UnknownRunError(id)
       const { status, availableAt } = info.run
-      if (TERMINAL_STATUSES.includes(status)) {
+      const due = availableAt !== null && availableAt > clock.now()
+      if (TERMINAL_STATUSES.includes(status) || (status === 'waiting' && availableAt === null)) {
         const recorded = new Map(info.steps.map((s) => [s.name, s]))
         const steps: Record<string, unknown> = {}
-        for (const step of byName.get(name)!.steps) {
+        for (const step of byName.get(info.run.workflow)!.steps) {
           const r = recorded.get(step.name)
-          // The store records an output only for a completed step and an error only for a failed one.
-          steps[step.name] = r
-            ? ({ output: r.output, status: r.status, error: r.error } as TestStepResult<unknown>)
-            : { output: undefined, status: 'pending', error: null }
+          steps[step.name] = r ? { output: r.output, status: r.status, error: r.error } : { output: undefined, status: 'pending', error: null }
         }
         return { runId: id, status, steps }
       }
-      if (status === 'pending' && availableAt !== null && availableAt > clock.now()) skipped += availableAt - clock.now()
-      else if (status === 'pending') await engine.tick()
+      if ((status === 'pending' || status === 'waiting') && due) skipped += availableAt - clock.now()
+      else if (status === 'pending' || status === 'waiting') await engine.tick()
       // Another concurrent run() executes it: yield a macrotask so its work and timers go on.
       else await new Promise((resolve) => setTimeout(resolve, 0))
     }
   }
 
-  return Object.assign(engine, { run, storage }) as unknown as TestEngine<W>
+  const continueRun = (run: { runId: string } | string) => drive(typeof run === 'string' ? run : run.runId)
+
+  return Object.assign(engine, { run, continue: continueRun, storage }) as unknown as TestEngine<W>
 }

@@ -40,6 +40,7 @@ const CODES = { bold: [1, 22], dim: [2, 22], red: [31, 39], green: [32, 39], yel
 const STATUS_COLOURS: Record<RunStatus, keyof typeof CODES> = {
   pending: 'yellow',
   running: 'cyan',
+  waiting: 'yellow',
   completed: 'green',
   failed: 'red',
   cancelled: 'dim',

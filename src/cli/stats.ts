@@ -68,7 +68,7 @@ workers are), and how many runs completed in the last minute and hour. Opens the
 }
 
 function zero(): Counts {
-  return { pending: 0, running: 0, completed: 0, failed: 0, cancelled: 0 }
+  return { pending: 0, running: 0, waiting: 0, completed: 0, failed: 0, cancelled: 0 }
 }
 
 function sum(counts: Counts): number {

@@ -40,12 +40,13 @@ export interface ValidationIssue {
 export class ValidationError extends ReflowError {
   readonly workflow: string
   readonly issues: readonly ValidationIssue[]
-  constructor(workflow: string, issues: readonly ValidationIssue[]) {
+  /** `subject` names what was validated: by default the input of workflow `workflow`. */
+  constructor(workflow: string, issues: readonly ValidationIssue[], subject = `input for workflow "${workflow}"`) {
     const details = issues.map((issue) => {
       const path = (issue.path ?? []).map((p) => String(typeof p === 'object' ? p.key : p)).join('.')
       return path ? `${path}: ${issue.message}` : issue.message
     })
-    super('VALIDATION_FAILED', `Invalid input for workflow "${workflow}": ${details.join('; ')}`)
+    super('VALIDATION_FAILED', `Invalid ${subject}: ${details.join('; ')}`)
     this.workflow = workflow
     this.issues = issues
   }
@@ -63,10 +64,11 @@ export class UnknownWorkflowError extends ReflowError {
 export class IdempotencyConflictError extends ReflowError {
   readonly idempotencyKey: string
   readonly existingRunId: string
-  constructor(workflow: string, idempotencyKey: string, existingRunId: string) {
+  /** `message` replaces the default one (which speaks of a workflow's runs), e.g. for events. */
+  constructor(workflow: string, idempotencyKey: string, existingRunId: string, message?: string) {
     super(
       'IDEMPOTENCY_CONFLICT',
-      `Idempotency key "${idempotencyKey}" of workflow "${workflow}" is already used by run ${existingRunId} with different input`,
+      message ?? `Idempotency key "${idempotencyKey}" of workflow "${workflow}" is already used by run ${existingRunId} with different input`,
     )
     this.idempotencyKey = idempotencyKey
     this.existingRunId = existingRunId

@@ -11,7 +11,11 @@
  *    └──────────────────────────────────────────────────────────────────────────────────┘
  *
  * A pending run is claimable once its due time (`availableAt`) has come: at once for a new run,
- * after the backoff for a run released between attempts.
+ * after the backoff for a run released between attempts, at `delay`/`runAt` for a delayed one.
+ * A waiting run (a sleep, a wait for an event) holds no lease either; it is claimable again when
+ * its sleep ends, when its event is emitted, or at its wait's timeout:
+ *
+ *   running ──park──▶ waiting ──due (time, or an emit of its event)──▶ claim ──▶ running
  * completed, failed and cancelled are terminal; only an explicit retry moves a failed or cancelled
  * run back to pending.
  */
@@ -19,6 +23,7 @@
 export const RunStatuses = {
   pending: 'pending',
   running: 'running',
+  waiting: 'waiting',
   completed: 'completed',
   failed: 'failed',
   cancelled: 'cancelled',
@@ -85,6 +90,8 @@ export interface RunDetails extends WorkflowRun {
   attempt: number
   /** Attempts of `currentStep` cut off by a crash or a lost lease; they do not count as failures. */
   interruptions: number
+  /** What a waiting run waits for, and until when (kept while the run resumes, until that step is recorded). */
+  wait: RunWait | null
   /** The current lease (running runs only). */
   leaseId: string | null
   /** Which engine holds the lease (its process id and host), for people reading the run. */
@@ -94,6 +101,11 @@ export interface RunDetails extends WorkflowRun {
   startedAt: number | null
   finishedAt: number | null
 }
+
+/** What a waiting run waits for. Times are epoch milliseconds. */
+export type RunWait =
+  | { kind: 'sleep'; step: string; until: number }
+  | { kind: 'event'; step: string; event: string; key: string; timeoutAt: number | null }
 
 export const AttemptStatuses = { failed: 'failed', interrupted: 'interrupted' } as const
 

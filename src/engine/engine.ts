@@ -18,6 +18,7 @@ import type { StorageAdapter } from '../storage/adapter.ts'
 import { describeOwner, hasStore, STORE, type Store } from '../storage/store.ts'
 import { wrapAdapter } from '../storage/wrap-adapter.ts'
 import type { AnyWorkflow, Workflow, WorkflowEnqueueInput } from '../workflow/workflow.ts'
+import type { EventDefinition, EventPayloadInput } from '../workflow/event.ts'
 import { parseDuration, type Duration } from '../core/duration.ts'
 import { assertWellFormed } from '../core/identifiers.ts'
 import { createUuidV7 } from '../core/uuid.ts'
@@ -74,6 +75,14 @@ export interface EnqueueOptions {
   runAt?: Date | number
 }
 
+export interface EmitOptions<E> {
+  /** Which waits receive it: those whose `key` function gave this key. */
+  key: string
+  payload: EventPayloadInput<E>
+  /** Emitting again with this key (for this event name) stores nothing. */
+  idempotencyKey?: string
+}
+
 export interface ResultOptions {
   /** Give up after this long (`'30s'`, or milliseconds) with a ResultTimeoutError. Default: wait until the run finishes. */
   timeout?: Duration
@@ -128,7 +137,18 @@ export interface Engine<W extends readonly AnyWorkflow[] = readonly AnyWorkflow[
     options?: ResultOptions,
   ): Promise<RunResult<WorkflowOutput<WorkflowNamed<W, N>>>>
   result(runId: string, options?: ResultOptions): Promise<RunResult>
-  /** Cancels a pending or running run; false if it had already finished (or does not exist). */
+  /**
+   * Stores an event (its payload validated by the event's schema first: nothing is written when it
+   * fails) and, in the same transaction, wakes every run waiting for its name and key; a run that
+   * reaches its wait later receives it too. Works from any process on the storage, started or not.
+   * With an idempotency key already used for this event, the first event stands: the same payload
+   * returns it, another payload throws IdempotencyConflictError.
+   *
+   * @example
+   * await engine.emit(approved, { key: 'e-1', payload: { by: 'ada' } })
+   */
+  emit<E extends EventDefinition>(event: E, options: EmitOptions<E>): Promise<{ eventId: number; created: boolean }>
+  /** Cancels a pending, running or waiting run; false if it had already finished (or does not exist). */
   cancel(runId: string): Promise<boolean>
   /**
    * Puts a failed or cancelled run back to pending: it resumes at the step that failed (or at
@@ -271,6 +291,30 @@ export function buildEngine<const W extends readonly AnyWorkflow[]>(config: Engi
         results.changed()
       }
       return cancelled
+    },
+
+    async emit(event, options) {
+      if (typeof event?.name !== 'string' || typeof event.parsePayload !== 'function') {
+        throw new InvalidArgumentError(`emit(): expected an event made with defineEvent(), got ${describeArg(event)}`)
+      }
+      const key = options?.key
+      if (typeof key !== 'string' || key === '') throw new InvalidArgumentError(`emit("${event.name}"): key must be a non-empty string, got ${describeArg(key)}`)
+      assertWellFormed(`emit("${event.name}"): key`, key)
+      const idempotencyKey = options.idempotencyKey ?? null
+      if (idempotencyKey !== null) assertWellFormed(`emit("${event.name}"): idempotency key`, idempotencyKey)
+      const payload = await event.parsePayload(options.payload)
+      const payloadJson = serialize(payload, `Payload of event "${event.name}"`)
+      const stored = await store.emit({ name: event.name, key, payloadJson, idempotencyKey, now: clock.now() })
+      if (!stored.created && !storedEqual(deserialize(stored.payloadJson), deserialize(payloadJson))) {
+        throw new IdempotencyConflictError(
+          event.name,
+          idempotencyKey!,
+          String(stored.id),
+          `Idempotency key "${idempotencyKey}" of event "${event.name}" was already used by event ${stored.id} with a different payload`,
+        )
+      }
+      if (stored.created) dispatcher.wake()
+      return { eventId: stored.id, created: stored.created }
     },
 
     result: ((run: string | { id: string }, options?: ResultOptions) => {

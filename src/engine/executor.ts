@@ -30,8 +30,9 @@ import {
 import type { Clock, TimerHandle } from '../core/clock.ts'
 import { deserialize, serialize } from '../core/json.ts'
 import { retryDelay } from '../core/retry.ts'
-import type { Claim, Lease, Store, AttemptWrite, StepWrite } from '../storage/store.ts'
-import type { AnyWorkflow, StepDefinition } from '../workflow/workflow.ts'
+import type { Claim, Lease, Store, AttemptWrite, StepWrite, StoredEvent } from '../storage/store.ts'
+import type { AnyWorkflow, EventStepDefinition, RunStepDefinition, SleepStepDefinition, StepDefinition } from '../workflow/workflow.ts'
+import type { RunWait } from '../core/types.ts'
 import type { EngineHooks } from './hooks.ts'
 
 export interface ExecutorContext {
@@ -95,7 +96,8 @@ export async function executeRun(ctx: ExecutorContext, workflow: AnyWorkflow, ex
     const step = steps[index]!
     const done = recorded?.get(step.name)
     if (done?.status === 'completed') {
-      prev = done.output
+      // A sleep hands `prev` on unchanged; every other step hands on its output.
+      if (step.kind !== 'sleep') prev = done.output
       continue
     }
     if (done?.status === 'failed') return failRun(ctx, workflow, execution, step.name, new Error(done.error ?? 'unknown error'), null)
@@ -111,6 +113,15 @@ export async function executeRun(ctx: ExecutorContext, workflow: AnyWorkflow, ex
     if (interruptions >= ctx.maxInterruptions) {
       const error = new StepInterruptedError(step.name, interruptions)
       return failStep(ctx, workflow, execution, step, error, attempt, startedAt)
+    }
+
+    const last = index === steps.length - 1
+    const next = { nextStep: steps[index + 1]?.name ?? null, complete: last }
+    if (step.kind !== 'run') {
+      const waited = await waitStep(ctx, workflow, execution, step, prev, next)
+      if (waited.kind === 'stopped') return
+      if (step.kind === 'event') prev = waited.output
+      continue
     }
 
     const outcome = await runAttempt(ctx, execution, step, prev, attempt)
@@ -129,10 +140,8 @@ export async function executeRun(ctx: ExecutorContext, workflow: AnyWorkflow, ex
       return release(ctx, execution, { availableAt, attempt: failed + 1, interruptions, attemptRecord })
     }
 
-    const last = index === steps.length - 1
     const result: StepWrite = { name: step.name, status: 'completed', outputJson: json, error: null, attempts: attempt, startedAt, endedAt: clock.now() }
     if (last) ctx.finishing(execution)
-    const next = { nextStep: steps[index + 1]?.name ?? null, complete: last }
     if (!(await write(ctx, execution, () => ctx.store.recordStep(execution.lease, result, clock.now(), next)))) return
     const { onStepComplete } = ctx.hooks
     if (onStepComplete) {
@@ -142,6 +151,86 @@ export async function executeRun(ctx: ExecutorContext, workflow: AnyWorkflow, ex
   }
   const { onRunComplete } = ctx.hooks
   if (onRunComplete) callHook(ctx, () => onRunComplete({ runId: claim.id, workflow: claim.workflow }))
+}
+
+/**
+ * A sleep or a wait for an event: passes at once when its time has come or its event is there
+ * (recording the step, and for an event which one it received), else parks the run, which then
+ * holds no slot and no lease until it is due again (`stopped`). The wait, once parked, is kept
+ * on the run, so a resumed run neither restarts a sleep nor recomputes a wait's key or deadline.
+ */
+async function waitStep(
+  ctx: ExecutorContext,
+  workflow: AnyWorkflow,
+  execution: Execution,
+  step: SleepStepDefinition | EventStepDefinition,
+  prev: unknown,
+  next: { nextStep: string | null; complete: boolean },
+): Promise<{ kind: 'passed'; output: unknown } | { kind: 'stopped' }> {
+  const { clock, store } = ctx
+  const { claim, lease } = execution
+  const startedAt = clock.now()
+  const earlier = claim.wait?.step === step.name ? claim.wait : null
+  let wait: RunWait
+  try {
+    // The step's own functions (the wake time, the key) run once, when the run first gets here.
+    const context = { input: claim.input, prev }
+    if (step.kind === 'sleep') {
+      wait = earlier?.kind === 'sleep' ? earlier : { kind: 'sleep', step: step.name, until: step.wakeAt(context, startedAt) }
+    } else {
+      const timeoutAt = step.timeoutMs === undefined ? null : startedAt + step.timeoutMs
+      wait = earlier?.kind === 'event' ? earlier : { kind: 'event', step: step.name, event: step.event.name, key: step.key(context), timeoutAt }
+    }
+  } catch (thrown) {
+    await failStep(ctx, workflow, execution, step, thrown, 1, startedAt)
+    return { kind: 'stopped' }
+  }
+  let outputJson: string | null = null
+  let eventId: number | null = null
+  if (wait.kind === 'sleep') {
+    if (wait.until > startedAt) {
+      await parkFor(ctx, execution, wait, wait.until)
+      return { kind: 'stopped' }
+    }
+  } else {
+    let event = await write(ctx, execution, async () => (await store.findEvent(claim.id, wait.event, wait.key)) ?? { none: true as const })
+    if (event === null) return { kind: 'stopped' }
+    if ('none' in event && (wait.timeoutAt === null || wait.timeoutAt > startedAt)) {
+      const parked = await parkFor(ctx, execution, wait, wait.timeoutAt)
+      if (parked.kind === 'stopped') return parked
+      event = parked.event
+    }
+    const received = 'none' in event ? null : event
+    eventId = received?.id ?? null
+    if (step.kind === 'event' && step.timeoutMs === undefined) outputJson = received!.payloadJson
+    else outputJson = serialize(received ? { received: true, payload: deserialize(received.payloadJson) } : { received: false }, `Output of step "${step.name}"`)
+  }
+  const result: StepWrite = { name: step.name, status: 'completed', outputJson, error: null, attempts: 1, startedAt, endedAt: clock.now(), eventId }
+  if (next.complete) ctx.finishing(execution)
+  if (!(await write(ctx, execution, () => store.recordStep(lease, result, clock.now(), next)))) return { kind: 'stopped' }
+  const output = deserialize(outputJson)
+  const { onStepComplete, onRunComplete } = ctx.hooks
+  if (onStepComplete) callHook(ctx, () => onStepComplete({ runId: claim.id, workflow: claim.workflow, stepName: step.name, output, attempts: 1 }))
+  if (next.complete && onRunComplete) callHook(ctx, () => onRunComplete({ runId: claim.id, workflow: claim.workflow }))
+  return next.complete ? { kind: 'stopped' } : { kind: 'passed', output }
+}
+
+/**
+ * Parks the run (it then holds nothing) and arms the engine's wake-up for `due`; a wait for an
+ * event whose event arrived meanwhile is not parked, and gets the event instead.
+ */
+async function parkFor(
+  ctx: ExecutorContext,
+  execution: Execution,
+  wait: RunWait,
+  due: number | null,
+): Promise<{ kind: 'stopped' } | { kind: 'event'; event: StoredEvent }> {
+  ctx.finishing(execution)
+  const parked = await write(ctx, execution, () => ctx.store.park(execution.lease, wait, ctx.clock.now()))
+  if (parked === null) return { kind: 'stopped' }
+  if (!parked.parked) return { kind: 'event', event: parked.event }
+  if (due !== null) ctx.parked(due)
+  return { kind: 'stopped' }
 }
 
 /** The index of the first step without a recorded result. */
@@ -157,7 +246,7 @@ function firstUnrecorded(steps: readonly StepDefinition[], recorded: Map<string,
  * the attempt's outcome. A handler that ignores its aborted signal keeps its slot; after a grace
  * period the engine reports it.
  */
-async function runAttempt(ctx: ExecutorContext, execution: Execution, step: StepDefinition, prev: unknown, attempt: number): Promise<Outcome> {
+async function runAttempt(ctx: ExecutorContext, execution: Execution, step: RunStepDefinition, prev: unknown, attempt: number): Promise<Outcome> {
   const { claim } = execution
   const controller = new AbortController()
   const inFlight: AttemptInFlight = { stepName: step.name, controller }
@@ -296,20 +385,21 @@ async function release(ctx: ExecutorContext, execution: Execution, state: { avai
 }
 
 /**
- * A write under the lease. False means the lease is gone (the execution aborts) or the write could
- * not be made even after retries, in which case the run is handed back, due at once, for a healthy
- * engine (or this one, once the fault clears) to continue from its last recorded step.
+ * A write under the lease: its result, or null when the lease is gone (the execution aborts) or the
+ * write could not be made even after retries, in which case the run is handed back, due at once,
+ * for a healthy engine (or this one, once the fault clears) to continue from its last recorded step.
  */
-async function write(ctx: ExecutorContext, execution: Execution, make: () => Promise<boolean>): Promise<boolean> {
+async function write<T>(ctx: ExecutorContext, execution: Execution, make: () => Promise<T | null | false>): Promise<T | null> {
   try {
-    if (await ctx.persist(make)) return true
+    const result = await ctx.persist(make)
+    if (result !== null && result !== false) return result
   } catch (error) {
     ctx.reportError(error)
     const state = { availableAt: ctx.clock.now(), ...execution.state }
     await ctx.persist(() => ctx.store.release(execution.lease, state, ctx.clock.now())).catch(ctx.reportError)
   }
   abortExecution(ctx, execution, new LeaseLostError(execution.claim.id))
-  return false
+  return null
 }
 
 function attemptWrite(stepName: string, attempt: number, thrown: unknown, startedAt: number, endedAt: number): AttemptWrite {

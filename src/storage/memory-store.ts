@@ -8,13 +8,22 @@
 
 import { InvalidArgumentError, StorageError } from '../core/errors.ts'
 import { deserialize } from '../core/json.ts'
-import { TERMINAL_STATUSES, type AttemptRecord, type RunDetails, type StepResult } from '../core/types.ts'
-import { newRunDetails, type AttemptWrite, type ChangeSource, type Claim, type ClaimRequest, type Lease, type LeaseState, type NewRun, type Release, type StepWrite, type Store } from './store.ts'
+import { TERMINAL_STATUSES, type AttemptRecord, type RunDetails, type RunWait, type StepResult } from '../core/types.ts'
+import { newRunDetails, type NewEvent, type ParkResult, type StoredEvent, type AttemptWrite, type ChangeSource, type Claim, type ClaimRequest, type Lease, type LeaseState, type NewRun, type Release, type StepWrite, type Store } from './store.ts'
 
 /** A run as kept here: its details, with the input as JSON text and an insertion number for ordering. */
 export type RunRow = Omit<RunDetails, 'input'> & { inputJson: string | null; seq: number }
 
-type StepRow = Omit<StepResult, 'runId' | 'output'> & { outputJson: string | null }
+type StepRow = Omit<StepResult, 'runId' | 'output'> & { outputJson: string | null; eventId: number | null }
+
+interface EventRow {
+  id: number
+  name: string
+  key: string
+  payloadJson: string | null
+  idempotencyKey: string | null
+  createdAt: number
+}
 
 export class MemoryStore implements Store {
   readonly runs = new Map<string, RunRow>()
@@ -23,6 +32,7 @@ export class MemoryStore implements Store {
   /** Per run, step name → row; a Map keeps first-insertion order even when a value is replaced. */
   private readonly steps = new Map<string, Map<string, StepRow>>()
   private readonly attempts = new Map<string, AttemptRecord[]>()
+  private readonly events: EventRow[] = []
   /** `[workflow, idempotencyKey]` as JSON → run id. */
   private readonly idempotencyKeys = new Map<string, string>()
   private closed = false
@@ -76,7 +86,12 @@ export class MemoryStore implements Store {
       r.status === 'running' &&
       (staleBefore === undefined ? (r.availableAt ?? 0) <= now || (r.heartbeatAt ?? 0) > now + leaseMs : (r.heartbeatAt ?? -1) < staleBefore)
     const chosen = [...this.open]
-      .filter((r) => names.has(r.workflow) && ((r.status === 'pending' && r.availableAt! <= now) || (expired(r) && !request.exclude?.has(r.id))))
+      .filter(
+        (r) =>
+          names.has(r.workflow) &&
+          (((r.status === 'pending' || r.status === 'waiting') && r.availableAt !== null && r.availableAt <= now) ||
+            (expired(r) && !request.exclude?.has(r.id))),
+      )
       .sort((a, b) => a.availableAt! - b.availableAt! || a.seq - b.seq)
       .slice(0, limit)
     if (chosen.length > 0) this.changed()
@@ -125,7 +140,7 @@ export class MemoryStore implements Store {
     if (!run) return false
     this.writeStep(run.id, step)
     if (next.complete) this.end(run, 'completed', now, null)
-    else Object.assign(run, { currentStep: next.nextStep, attempt: 0, interruptions: 0, updatedAt: now })
+    else Object.assign(run, { currentStep: next.nextStep, attempt: 0, interruptions: 0, wait: null, updatedAt: now })
     this.changed()
     return true
   }
@@ -170,6 +185,53 @@ export class MemoryStore implements Store {
     return true
   }
 
+  async park(lease: Lease, wait: RunWait, now: number): Promise<ParkResult | null> {
+    this.assertOpen()
+    const run = this.held(lease)
+    if (!run) return null
+    if (wait.kind === 'event') {
+      const event = this.unreceived(run, wait.event, wait.key)
+      if (event) {
+        run.updatedAt = now
+        this.changed()
+        return { parked: false, event }
+      }
+    }
+    Object.assign(run, {
+      status: 'waiting',
+      leaseId: null,
+      leaseOwner: null,
+      heartbeatAt: null,
+      availableAt: wait.kind === 'sleep' ? wait.until : wait.timeoutAt,
+      wait,
+      updatedAt: now,
+    })
+    this.changed()
+    return { parked: true }
+  }
+
+  async findEvent(runId: string, name: string, key: string): Promise<StoredEvent | null> {
+    this.assertOpen()
+    const run = this.runs.get(runId)
+    return run ? this.unreceived(run, name, key) : null
+  }
+
+  async emit(event: NewEvent) {
+    this.assertOpen()
+    const existing = event.idempotencyKey === null ? undefined : this.events.find((e) => e.name === event.name && e.idempotencyKey === event.idempotencyKey)
+    if (existing) return { id: existing.id, created: false, payloadJson: existing.payloadJson }
+    const row: EventRow = { id: this.events.length + 1, name: event.name, key: event.key, payloadJson: event.payloadJson, idempotencyKey: event.idempotencyKey, createdAt: event.now }
+    this.events.push(row)
+    for (const run of this.open) {
+      if (run.status === 'waiting' && run.wait?.kind === 'event' && run.wait.event === event.name && run.wait.key === event.key) {
+        run.availableAt = event.now
+        run.updatedAt = event.now
+      }
+    }
+    this.changed()
+    return { id: row.id, created: true, payloadJson: row.payloadJson }
+  }
+
   async cancel(runId: string, now: number) {
     this.assertOpen()
     const run = this.runs.get(runId)
@@ -199,6 +261,7 @@ export class MemoryStore implements Store {
       attempt: 0,
       interruptions: 0,
       currentStep: options.fromStep ?? run.currentStep,
+      wait: null,
       updatedAt: now,
     })
     this.open.add(run)
@@ -280,6 +343,7 @@ export class MemoryStore implements Store {
       attempts: step.attempts,
       createdAt: previous?.createdAt ?? step.startedAt,
       updatedAt: step.endedAt,
+      eventId: step.eventId ?? null,
     })
   }
 
@@ -302,12 +366,18 @@ export class MemoryStore implements Store {
   }
 
   readSteps(runId: string): StepResult[] {
-    return [...(this.steps.get(runId)?.values() ?? [])].map(({ outputJson, ...step }) => ({ runId, ...step, output: deserialize(outputJson) }))
+    return [...(this.steps.get(runId)?.values() ?? [])].map(({ outputJson, eventId: _event, ...step }) => ({ runId, ...step, output: deserialize(outputJson) }))
   }
 
   private end(run: RunRow, status: 'completed' | 'failed' | 'cancelled', now: number, currentStep: string | null): void {
     this.setStatus(run, status, now, true)
     run.currentStep = currentStep
+  }
+
+  private unreceived(run: RunRow, name: string, key: string): StoredEvent | null {
+    const received = new Set([...(this.steps.get(run.id)?.values() ?? [])].map((s) => s.eventId).filter((id) => id !== null))
+    const event = this.events.find((e) => e.name === name && e.key === key && e.createdAt >= run.createdAt && !received.has(e.id))
+    return event ? { id: event.id, payloadJson: event.payloadJson } : null
   }
 
   private leaseState(lease: Lease): LeaseState {

@@ -21,7 +21,7 @@
  */
 
 import { hostname } from 'node:os'
-import type { AttemptRecord, AttemptStatus, RunDetails, StepResult } from '../core/types.ts'
+import type { AttemptRecord, AttemptStatus, RunDetails, RunWait, StepResult } from '../core/types.ts'
 
 /** A lease the engine holds: only its holder may record the run's progress. */
 export interface Lease {
@@ -82,6 +82,8 @@ export interface StepWrite {
   attempts: number
   startedAt: number
   endedAt: number
+  /** The event a wait step received, so no later step of the run receives it again. */
+  eventId?: number | null
 }
 
 /** A failed or interrupted attempt to record. */
@@ -96,6 +98,23 @@ export interface Release {
   /** The attempt that ended this execution, if it failed or was cut off. */
   attemptRecord?: AttemptWrite
 }
+
+/** An emitted event, as a wait step receives it. */
+export interface StoredEvent {
+  id: number
+  payloadJson: string | null
+}
+
+export interface NewEvent {
+  name: string
+  key: string
+  payloadJson: string | null
+  idempotencyKey: string | null
+  now: number
+}
+
+/** What a park did: parked, or (a wait for an event) found the event already there. */
+export type ParkResult = { parked: true } | { parked: false; event: StoredEvent }
 
 /** What became of a lease: still ours, the run was cancelled, or the lease is gone otherwise. */
 export type LeaseState = 'held' | 'cancelled' | 'lost'
@@ -128,7 +147,7 @@ export interface Store {
   createRun(run: NewRun): Promise<{ run: RunDetails; created: boolean }>
 
   /**
-   * pending (due: `availableAt <= now`) → running, and with `includeExpired` also running (lease
+   * pending or waiting (due: `availableAt <= now`) → running, and with `includeExpired` also running (lease
    * expired) → running under a new lease, which counts one interruption of its current step and
    * records it as an interrupted attempt. Up to `limit` runs, those due earliest first, each with a
    * fresh lease id, in one transaction: of several concurrent claimers exactly one gets each run.
@@ -161,7 +180,29 @@ export interface Store {
    */
   release(lease: Lease, release: Release, now: number): Promise<boolean>
 
-  /** pending | running → cancelled, whoever holds it. False when unknown or already finished. */
+  /**
+   * running → waiting under the lease, the lease released: a sleep (claimable at `until`) or a wait
+   * for an event (claimable when it is emitted, or at `timeoutAt`). For an event, the same
+   * transaction first looks for a matching event the run has not received yet (as `findEvent`)
+   * and, when there is one, parks nothing and returns it, so no emit is lost between a look and
+   * the park. Fenced: `null` when the lease is gone.
+   */
+  park(lease: Lease, wait: RunWait, now: number): Promise<ParkResult | null>
+
+  /**
+   * The earliest event of `name` and `key` emitted since run `runId` was created that no step of
+   * the run has received (recorded with its `eventId`), or null. A read.
+   */
+  findEvent(runId: string, name: string, key: string): Promise<StoredEvent | null>
+
+  /**
+   * Stores an event and, in the same transaction, makes every run waiting for its name and key due
+   * at once. With an idempotency key already used for this event name, stores nothing and returns
+   * the first event (`created: false`); the caller compares payloads.
+   */
+  emit(event: NewEvent): Promise<{ id: number; created: boolean; payloadJson: string | null }>
+
+  /** pending | running | waiting → cancelled, whoever holds it. False when unknown or already finished. */
   cancel(runId: string, now: number): Promise<boolean>
 
   /**
@@ -236,6 +277,7 @@ export function newRunDetails(run: NewRun): RunDetails {
     updatedAt: run.createdAt,
     availableAt: run.availableAt,
     currentStep: run.firstStep,
+    wait: null,
     attempt: 0,
     interruptions: 0,
     leaseId: null,

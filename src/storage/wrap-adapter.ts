@@ -10,6 +10,8 @@
  *   between resumes the run, which finds the step recorded and completes it.
  * - No attempt history, no change notifications (the engine polls), no search for unregistered
  *   workflows; `retry` needs the adapter's optional `retryRun`.
+ * - Sleeps are kept like backoffs (a sleep's end is not durable: a restart ends it early); events
+ *   (`emit`, `waitForEvent`) need a built-in storage and say so.
  * The built-in storages implement the store themselves and need none of this.
  */
 
@@ -34,6 +36,7 @@ export function wrapAdapter(adapter: StorageAdapter): Store {
       ...run,
       availableAt: state?.availableAt ?? null,
       currentStep: null,
+      wait: null,
       attempt: state?.attempt ?? 0,
       interruptions: state?.interruptions ?? 0,
       leaseId: null,
@@ -125,6 +128,22 @@ export function wrapAdapter(adapter: StorageAdapter): Store {
       const released = await adapter.updateClaimedRunStatus(lease.runId, lease.leaseId, 'pending')
       if (released) parked.set(lease.runId, { availableAt: release.availableAt, attempt: release.attempt, interruptions: release.interruptions })
       return released
+    },
+
+    async park(lease, wait) {
+      if (wait.kind === 'event') {
+        throw new InvalidArgumentError(`waitForEvent needs one of the built-in storages (SQLiteStorage, MemoryStorage): step "${wait.step}"`)
+      }
+      const released = await adapter.updateClaimedRunStatus(lease.runId, lease.leaseId, 'pending')
+      if (!released) return null
+      parked.set(lease.runId, { availableAt: wait.until, attempt: 0, interruptions: 0 })
+      return { parked: true }
+    },
+
+    findEvent: async () => null,
+
+    async emit() {
+      throw new InvalidArgumentError('emit() needs one of the built-in storages (SQLiteStorage, MemoryStorage)')
     },
 
     async cancel(runId) {

@@ -46,9 +46,10 @@ export async function validateInput<S extends StandardSchemaV1>(
   workflow: string,
   schema: S,
   value: unknown,
+  subject?: string,
 ): Promise<StandardSchemaV1.InferOutput<S>> {
   let result = schema['~standard'].validate(value)
   if (result instanceof Promise) result = await result
-  if (result.issues) throw new ValidationError(workflow, result.issues)
+  if (result.issues) throw new ValidationError(workflow, result.issues, subject)
   return result.value as StandardSchemaV1.InferOutput<S>
 }

@@ -9,6 +9,8 @@ import { assertWellFormed } from '../core/identifiers.ts'
 import type { Stored, Unstorable } from '../core/codec.ts'
 import { resolveRetryPolicy, type RetryConfig, type RetryPolicy } from '../core/retry.ts'
 import { validateInput, type StandardSchemaV1 } from './schema.ts'
+import type { EventDefinition, EventPayload } from './event.ts'
+import { parseDuration, type Duration } from '../core/duration.ts'
 
 /** What a step handler receives. */
 export interface StepContext<TInput, TPrev> {
@@ -54,12 +56,40 @@ export interface FailureContext<TInput> {
 
 export type FailureHandler<TInput> = (context: FailureContext<TInput>) => unknown
 
-/** A step as the engine runs it. */
-export interface StepDefinition {
+/** A step as the engine runs it: one that runs a handler, a sleep, or a wait for an event. */
+export type StepDefinition = RunStepDefinition | SleepStepDefinition | EventStepDefinition
+
+export interface RunStepDefinition {
+  readonly kind: 'run'
   readonly name: string
   readonly handler: StepHandler<unknown, unknown, unknown>
   readonly policy: RetryPolicy
 }
+
+/** What the functions of a sleep or wait step receive. */
+export interface WaitContext<TInput, TPrev> {
+  input: TInput
+  prev: TPrev
+}
+
+export interface SleepStepDefinition {
+  readonly kind: 'sleep'
+  readonly name: string
+  /** When the sleep ends (epoch ms), computed once, when the run first reaches the step. */
+  wakeAt(context: WaitContext<unknown, unknown>, now: number): number
+}
+
+export interface EventStepDefinition {
+  readonly kind: 'event'
+  readonly name: string
+  readonly event: EventDefinition
+  key(context: WaitContext<unknown, unknown>): string
+  /** Without one the run waits as long as it takes; with one, `prev` says whether the event came. */
+  readonly timeoutMs: number | undefined
+}
+
+/** What a wait step with a timeout hands on as `prev`. */
+export type EventOutcome<TPayload> = { received: true; payload: TPayload } | { received: false }
 
 /** The input steps see: the schema's output after a trip through storage. */
 export type WorkflowInput<S extends StandardSchemaV1> = Stored<StandardSchemaV1.InferOutput<S>>
@@ -125,6 +155,48 @@ export interface Workflow<
    */
   onFailure(handler: FailureHandler<WorkflowInput<TSchema>>): Workflow<TName, TSchema, TSteps, TPrev>
 
+  /**
+   * Appends a sleep: the run waits `duration` (milliseconds, or `'10m'`, `'3d'`...) holding no slot
+   * and no lease, then goes on; `prev` passes through unchanged. Survives stops and crashes: the
+   * wake time is recorded when the run first reaches the step.
+   *
+   * @example
+   * workflow.sleep('cool-off', '10m')
+   */
+  sleep<const N extends string>(name: N & UniqueStepName<N, TSteps>, duration: Duration): Workflow<TName, TSchema, TSteps & { [K in N]: undefined }, TPrev>
+
+  /**
+   * Appends a sleep until the time `until` returns (a Date or epoch milliseconds, computed once when
+   * the run first reaches the step; a time past does not wait). `prev` passes through unchanged.
+   *
+   * @example
+   * workflow.sleepUntil('office-hours', ({ input }) => nextNineAm(input.timezone))
+   */
+  sleepUntil<const N extends string>(
+    name: N & UniqueStepName<N, TSteps>,
+    until: (context: WaitContext<WorkflowInput<TSchema>, TPrev>) => Date | number,
+  ): Workflow<TName, TSchema, TSteps & { [K in N]: undefined }, TPrev>
+
+  /**
+   * Appends a wait for `event` with the key `key` returns: the run holds no slot and no lease until
+   * an event of that name and key is emitted (one emitted since the run was created, and not
+   * received by an earlier step of the run, counts: none is lost to a race). `prev` becomes the
+   * payload; with `timeout`, `{ received: true, payload }` or, at the deadline, `{ received: false }`.
+   *
+   * @example
+   * workflow.waitForEvent('approval', approved, { key: ({ input }) => input.id, timeout: '3d' })
+   */
+  waitForEvent<const N extends string, E extends EventDefinition>(
+    name: N & UniqueStepName<N, TSteps>,
+    event: E,
+    options: { key: (context: WaitContext<WorkflowInput<TSchema>, TPrev>) => string; timeout?: undefined },
+  ): Workflow<TName, TSchema, TSteps & { [K in N]: EventPayload<E> }, EventPayload<E>>
+  waitForEvent<const N extends string, E extends EventDefinition>(
+    name: N & UniqueStepName<N, TSteps>,
+    event: E,
+    options: { key: (context: WaitContext<WorkflowInput<TSchema>, TPrev>) => string; timeout: Duration },
+  ): Workflow<TName, TSchema, TSteps & { [K in N]: EventOutcome<EventPayload<E>> }, EventOutcome<EventPayload<E>>>
+
   /** Validates `input` with the schema; resolves to the parsed value or rejects with ValidationError. */
   parseInput(input: unknown): Promise<StandardSchemaV1.InferOutput<TSchema>>
 }
@@ -179,11 +251,7 @@ class WorkflowBuilder {
   }
 
   step(name: string, handlerOrConfig: StepHandler<unknown, unknown, unknown> | StepConfig<unknown, unknown, unknown>): WorkflowBuilder {
-    if (typeof name !== 'string' || name === '') {
-      throw new InvalidArgumentError(`Workflow "${this.name}": step name must be a non-empty string, got ${describe(name)}`)
-    }
-    assertWellFormed(`Workflow "${this.name}": step name`, name)
-    if (this.steps.some((s) => s.name === name)) throw new DuplicateStepError(this.name, name)
+    this.checkName(name)
     const config = typeof handlerOrConfig === 'function' ? { handler: handlerOrConfig } : handlerOrConfig
     if (typeof config?.handler !== 'function') {
       throw new InvalidArgumentError(
@@ -191,8 +259,72 @@ class WorkflowBuilder {
       )
     }
     const policy = resolveRetryPolicy(name, config.retry, config.timeoutMs)
-    const steps = Object.freeze([...this.steps, Object.freeze({ name, handler: config.handler, policy })])
-    return new WorkflowBuilder(this.name, this.input, steps, this.failureHandler)
+    return this.with({ kind: 'run', name, handler: config.handler, policy })
+  }
+
+  sleep(name: string, duration: Duration): WorkflowBuilder {
+    this.checkName(name)
+    const ms = parseDuration(duration, `Workflow "${this.name}", sleep "${name}": duration`)
+    return this.with({ kind: 'sleep', name, wakeAt: (_context, now) => now + ms })
+  }
+
+  sleepUntil(name: string, until: (context: WaitContext<unknown, unknown>) => Date | number): WorkflowBuilder {
+    this.checkName(name)
+    if (typeof until !== 'function') {
+      throw new InvalidArgumentError(`Workflow "${this.name}", sleepUntil "${name}": expected a function returning a Date or epoch milliseconds, got ${describe(until)}`)
+    }
+    const workflow = this.name
+    return this.with({
+      kind: 'sleep',
+      name,
+      wakeAt(context) {
+        const value = until(context)
+        const at = value instanceof Date ? value.getTime() : value
+        if (typeof at !== 'number' || !Number.isFinite(at)) {
+          throw new InvalidArgumentError(`Workflow "${workflow}", sleepUntil "${name}": expected a Date or epoch milliseconds, got ${describe(value)}`)
+        }
+        return at
+      },
+    })
+  }
+
+  waitForEvent(name: string, event: EventDefinition, options: { key: (context: WaitContext<unknown, unknown>) => string; timeout?: Duration }): WorkflowBuilder {
+    this.checkName(name)
+    if (typeof event?.name !== 'string' || typeof event.parsePayload !== 'function') {
+      throw new InvalidArgumentError(`Workflow "${this.name}", waitForEvent "${name}": expected an event made with defineEvent(), got ${describe(event)}`)
+    }
+    if (typeof options?.key !== 'function') {
+      throw new InvalidArgumentError(`Workflow "${this.name}", waitForEvent "${name}": options.key must be a function returning the event key`)
+    }
+    const timeoutMs = options.timeout === undefined ? undefined : parseDuration(options.timeout, `Workflow "${this.name}", waitForEvent "${name}": timeout`)
+    const workflow = this.name
+    const keyOf = options.key
+    return this.with({
+      kind: 'event',
+      name,
+      event,
+      timeoutMs,
+      key(context) {
+        const key = keyOf(context)
+        if (typeof key !== 'string' || key === '') {
+          throw new InvalidArgumentError(`Workflow "${workflow}", waitForEvent "${name}": the key must be a non-empty string, got ${describe(key)}`)
+        }
+        assertWellFormed(`Workflow "${workflow}", waitForEvent "${name}": key`, key)
+        return key
+      },
+    })
+  }
+
+  private checkName(name: string): void {
+    if (typeof name !== 'string' || name === '') {
+      throw new InvalidArgumentError(`Workflow "${this.name}": step name must be a non-empty string, got ${describe(name)}`)
+    }
+    assertWellFormed(`Workflow "${this.name}": step name`, name)
+    if (this.steps.some((s) => s.name === name)) throw new DuplicateStepError(this.name, name)
+  }
+
+  private with(step: StepDefinition): WorkflowBuilder {
+    return new WorkflowBuilder(this.name, this.input, Object.freeze([...this.steps, Object.freeze(step)]), this.failureHandler)
   }
 
   onFailure(handler: FailureHandler<unknown>): WorkflowBuilder {

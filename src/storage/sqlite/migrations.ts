@@ -97,6 +97,37 @@ create table reflow_attempts (
 create index reflow_attempts_run on reflow_attempts (run_id, id);
 `,
   },
+  {
+    // Durable time and events: waiting runs (sleeps, waits for an event) and the events themselves.
+    version: 3,
+    sql: `
+-- waiting runs: what for ({"kind":"sleep",...} or {"kind":"event",...}), and the event waited for
+alter table reflow_runs add column wait_json text;
+alter table reflow_runs add column wait_event text;
+alter table reflow_runs add column wait_key text;
+
+-- emit: the runs waiting for an event name and key
+create index reflow_runs_waiting on reflow_runs (wait_event, wait_key) where status = 'waiting';
+
+-- the event a wait step received, so no later step of the run receives it again
+alter table reflow_steps add column event_id integer;
+
+create table reflow_events (
+  id integer primary key,
+  name text not null,
+  key text not null,
+  payload_json text,
+  idempotency_key text,
+  created_at_ms integer not null
+);
+
+-- a wait step's lookup: the earliest event of a name and key since a time
+create index reflow_events_lookup on reflow_events (name, key, created_at_ms, id);
+
+-- emit with an idempotency key: at most one event per (name, key)
+create unique index reflow_events_idempotency on reflow_events (name, idempotency_key) where idempotency_key is not null;
+`,
+  },
 ]
 
 /** The newest schema version this code knows. */

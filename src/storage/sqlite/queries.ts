@@ -11,7 +11,7 @@
  */
 
 const RUN_COLUMNS = `id, workflow, status, input_json, idempotency_key, lease_id, lease_owner, created_at_ms, updated_at_ms,
-  available_at_ms, current_step, attempt, interruptions, heartbeat_at_ms, started_at_ms, finished_at_ms`
+  available_at_ms, current_step, attempt, interruptions, heartbeat_at_ms, started_at_ms, finished_at_ms, wait_json`
 const STEP_COLUMNS = 'run_id, name, status, output_json, error, attempts, created_at_ms, updated_at_ms'
 const ATTEMPT_COLUMNS = `run_id, step_name, attempt, status, started_at_ms, ended_at_ms, error_name, error_message, error_stack`
 
@@ -81,11 +81,12 @@ const GRANT_LEASE = `status = 'running', lease_id = ?, lease_owner = ?, availabl
 const EXPIRED = `status = 'running' and (available_at_ms <= ? or heartbeat_at_ms > ? or ifnull(heartbeat_at_ms, -1) < ?)`
 
 /**
- * Claim, before taking the write lock: is any run of `names` workflows due at ?, or expired (EXPIRED
+ * Claim, before taking the write lock: is any run of `names` workflows due at ? (pending, or waiting
+ * and woken), or expired (EXPIRED
  * binds)? A read, so an engine with nothing to do never contends for the lock. (reflow_runs_claim)
  */
 export const selectClaimableExists = (names: number): string => `select exists (
-  select 1 from reflow_runs where status = 'pending' and available_at_ms <= ? and workflow in (${params(names)})
+  select 1 from reflow_runs where status in ('pending', 'waiting') and available_at_ms <= ? and workflow in (${params(names)})
 ) or exists (
   select 1 from reflow_runs where ${EXPIRED} and workflow in (${params(names)})
 ) as found`
@@ -101,7 +102,12 @@ where rowid = (
   order by available_at_ms, rowid limit 1)
 returning ${CLAIMED_COLUMNS}`
 
-/** Claim with expired leases about, candidates: due pending runs of `names` at ?, then names, limit. (reflow_runs_claim) */
+/** Claim, candidates: waiting runs of `names` due at ? (a sleep ended, an event came, a timeout), then names, limit. (reflow_runs_claim) */
+export const selectWokenCandidates = (names: number): string => `select rowid as position, id, available_at_ms from reflow_runs
+where status = 'waiting' and available_at_ms <= ? and workflow in (${params(names)})
+order by available_at_ms, rowid limit ?`
+
+/** Claim with expired leases or woken runs about, candidates: due pending runs of `names` at ?, then names, limit. (reflow_runs_claim) */
 export const selectDueCandidates = (names: number): string => `select rowid as position, id, available_at_ms from reflow_runs
 where status = 'pending' and available_at_ms <= ? and workflow in (${params(names)})
 order by available_at_ms, rowid limit ?`
@@ -111,9 +117,9 @@ export const selectExpiredCandidates = (names: number): string => `select rowid 
 where ${EXPIRED} and workflow in (${params(names)})
 order by available_at_ms, rowid limit ?`
 
-/** Claim: a due pending candidate (re-checked at ?) → running under a fresh lease (GRANT_LEASE binds first). (reflow_runs rowid) */
+/** Claim: a due pending or woken waiting candidate (re-checked at ?) → running under a fresh lease (GRANT_LEASE binds first). (reflow_runs rowid) */
 export const claimDueRun = `update reflow_runs set ${GRANT_LEASE}
-where rowid = ? and status = 'pending' and available_at_ms <= ?
+where rowid = ? and status in ('pending', 'waiting') and available_at_ms <= ?
 returning ${CLAIMED_COLUMNS}`
 
 /**
@@ -125,10 +131,14 @@ export const claimExpiredRun = `update reflow_runs set ${GRANT_LEASE}, interrupt
 where rowid = ? and ${EXPIRED}
 returning ${CLAIMED_COLUMNS}`
 
-/** nextDueAt: the earliest due time after ? of a pending run of `names`. (reflow_runs_claim) */
-export const selectNextDue = (names: number): string => `select available_at_ms from reflow_runs
-where status = 'pending' and available_at_ms > ? and workflow in (${params(names)})
-order by available_at_ms limit 1`
+/** nextDueAt: the earliest due time after ? of a pending run of `names`, and after ? of a waiting one. (reflow_runs_claim) */
+export const selectNextDue = (names: number): string => `select min(t) as available_at_ms from (
+  select (select available_at_ms from reflow_runs where status = 'pending' and available_at_ms > ? and workflow in (${params(names)})
+    order by available_at_ms limit 1) as t
+  union all
+  select (select available_at_ms from reflow_runs where status = 'waiting' and available_at_ms > ? and workflow in (${params(names)})
+    order by available_at_ms limit 1)
+)`
 
 /** unknownWorkflows: pending runs' workflows outside `names`, then the limit. (reflow_runs_claim, covering) */
 export const selectUnknownWorkflows = (names: number): string => `select distinct workflow from reflow_runs
@@ -141,15 +151,17 @@ const HELD = `id = ? and lease_id = ? and status = 'running'`
 /** heartbeat: running → running, lease expiry and heartbeat moved on. Fenced. (reflow_runs primary key) */
 export const heartbeatRun = `update reflow_runs set available_at_ms = ?, heartbeat_at_ms = ?, updated_at_ms = ? where ${HELD}`
 
-/** recordStep: running → running, the next step current, attempt state reset. Fenced. (reflow_runs primary key) */
-export const advanceRun = `update reflow_runs set current_step = ?, attempt = 0, interruptions = 0, updated_at_ms = ? where ${HELD}`
+/** recordStep: running → running, the next step current, attempt state and wait reset. Fenced. (reflow_runs primary key) */
+export const advanceRun = `update reflow_runs set current_step = ?, attempt = 0, interruptions = 0, wait_json = null, wait_event = null,
+  wait_key = null, updated_at_ms = ? where ${HELD}`
 
 /** recordFailure before onFailure: running → running (touched). Fenced. (reflow_runs primary key) */
 export const touchRun = `update reflow_runs set updated_at_ms = ? where ${HELD}`
 
 /** finish, recordStep(complete), recordFailure(finish): running → completed | failed, lease released. Fenced. (reflow_runs primary key) */
 export const finishRun = `update reflow_runs
-set status = ?, lease_id = null, available_at_ms = null, current_step = ?, finished_at_ms = ?, updated_at_ms = ?
+set status = ?, lease_id = null, available_at_ms = null, current_step = ?, wait_json = null, wait_event = null, wait_key = null,
+  finished_at_ms = ?, updated_at_ms = ?
 where ${HELD}`
 
 /** release: running → pending due at ?, with the attempt state given, lease released. Fenced. (reflow_runs primary key) */
@@ -160,15 +172,16 @@ where ${HELD}`
 
 // Transitions without a lease.
 
-/** cancel: pending | running → cancelled, lease released. (reflow_runs primary key) */
+/** cancel: pending | running | waiting → cancelled, lease released. (reflow_runs primary key) */
 export const cancelRun = `update reflow_runs
-set status = 'cancelled', lease_id = null, available_at_ms = null, finished_at_ms = ?, updated_at_ms = ?
-where id = ? and status in ('pending', 'running')`
+set status = 'cancelled', lease_id = null, available_at_ms = null, wait_event = null, wait_key = null, finished_at_ms = ?, updated_at_ms = ?
+where id = ? and status in ('pending', 'running', 'waiting')`
 
 /** retry: failed | cancelled → pending due at ?, attempt state reset, current step ? (or kept). (reflow_runs primary key) */
 export const retryRun = `update reflow_runs
 set status = 'pending', lease_id = null, lease_owner = null, heartbeat_at_ms = null, finished_at_ms = null,
-  available_at_ms = ?, attempt = 0, interruptions = 0, current_step = coalesce(?, current_step), updated_at_ms = ?
+  available_at_ms = ?, attempt = 0, interruptions = 0, current_step = coalesce(?, current_step), wait_json = null,
+  updated_at_ms = ?
 where id = ? and status in ('failed', 'cancelled')`
 
 // Steps. A run's steps are numbered 1, 2, … in recording order with no gaps (retry renumbers what it
@@ -178,15 +191,15 @@ where id = ? and status in ('failed', 'cancelled')`
  * recordStep, recordFailure, after their fenced run update in the same transaction:
  * none|recorded → recorded; keeps seq and created_at. (reflow_steps primary key)
  */
-export const upsertStep = `insert into reflow_steps (run_id, name, seq, status, output_json, error, attempts, created_at_ms, updated_at_ms)
-values (?, ?, (select count(*) + 1 from reflow_steps where run_id = ?), ?, ?, ?, ?, ?, ?)
+export const upsertStep = `insert into reflow_steps (run_id, name, seq, status, output_json, error, attempts, created_at_ms, updated_at_ms, event_id)
+values (?, ?, (select count(*) + 1 from reflow_steps where run_id = ?), ?, ?, ?, ?, ?, ?, ?)
 on conflict (run_id, name) do update set
   status = excluded.status, output_json = excluded.output_json, error = excluded.error,
-  attempts = excluded.attempts, updated_at_ms = excluded.updated_at_ms`
+  attempts = excluded.attempts, updated_at_ms = excluded.updated_at_ms, event_id = excluded.event_id`
 
 /** The public adapter's saveStepResult without a lease: the same upsert, only if the run exists. (reflow_steps, reflow_runs primary keys) */
-export const upsertStepIfRunExists = `insert into reflow_steps (run_id, name, seq, status, output_json, error, attempts, created_at_ms, updated_at_ms)
-select ?, ?, (select count(*) + 1 from reflow_steps where run_id = ?), ?, ?, ?, ?, ?, ?
+export const upsertStepIfRunExists = `insert into reflow_steps (run_id, name, seq, status, output_json, error, attempts, created_at_ms, updated_at_ms, event_id)
+select ?, ?, (select count(*) + 1 from reflow_steps where run_id = ?), ?, ?, ?, ?, ?, ?, ?
 where exists (select 1 from reflow_runs where id = ?)
 on conflict (run_id, name) do update set
   status = excluded.status, output_json = excluded.output_json, error = excluded.error,
@@ -239,3 +252,38 @@ where id = ? and status in ('pending', 'running')`
 export const setClaimedRunStatus = `update reflow_runs
 set status = ?, lease_id = ?, available_at_ms = ?, finished_at_ms = ?, updated_at_ms = ?
 where ${HELD}`
+
+// Waiting and events.
+
+/**
+ * park: running → waiting under the lease, the lease released; due at ? (a sleep's end, a wait's
+ * timeout, or null: only an emit wakes it), with the wait (JSON, event, key). Fenced. (reflow_runs primary key)
+ */
+export const parkRun = `update reflow_runs
+set status = 'waiting', lease_id = null, lease_owner = null, heartbeat_at_ms = null, available_at_ms = ?, wait_json = ?,
+  wait_event = ?, wait_key = ?, updated_at_ms = ?
+where ${HELD}`
+
+/**
+ * findEvent, park: the earliest event of name ? and key ? emitted at or after ? (the run's creation)
+ * that run ? has not received. (reflow_events_lookup; reflow_steps primary key prefix)
+ */
+export const selectUnreceivedEvent = `select id, payload_json from reflow_events e
+where e.name = ? and e.key = ? and e.created_at_ms >= ?
+  and not exists (select 1 from reflow_steps s where s.run_id = ? and s.event_id = e.id)
+order by e.created_at_ms, e.id limit 1`
+
+/** findEvent, park: when run ? was created. (reflow_runs primary key) */
+export const selectRunCreatedAt = `select created_at_ms from reflow_runs where id = ?`
+
+/** emit: none → stored; a used idempotency key for the name inserts nothing. (unique reflow_events_idempotency) */
+export const insertEvent = `insert into reflow_events (name, key, payload_json, idempotency_key, created_at_ms) values (?, ?, ?, ?, ?)
+on conflict (name, idempotency_key) where idempotency_key is not null do nothing
+returning id`
+
+/** emit, idempotency key used: the event that holds it. (unique reflow_events_idempotency) */
+export const selectEventByIdempotencyKey = `select id, payload_json from reflow_events where name = ? and idempotency_key = ?`
+
+/** emit: waiting for name ? and key ? → due now (?), in the transaction that stored the event. (reflow_runs_waiting) */
+export const wakeWaitingRuns = `update reflow_runs set available_at_ms = ?, updated_at_ms = ?
+where status = 'waiting' and wait_event = ? and wait_key = ?`

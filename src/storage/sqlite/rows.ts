@@ -1,7 +1,7 @@
 /** Rows of reflow_runs, reflow_steps and reflow_attempts as the store's types. */
 
 import { deserialize } from '../../core/json.ts'
-import type { AttemptRecord, AttemptStatus, RunDetails, RunStatus, StepResult, StepStatus } from '../../core/types.ts'
+import type { AttemptRecord, AttemptStatus, RunDetails, RunStatus, RunWait, StepResult, StepStatus } from '../../core/types.ts'
 import type { Claim } from '../store.ts'
 import type { SqlRow } from './driver.ts'
 
@@ -16,6 +16,7 @@ export function toRun(row: SqlRow): RunDetails {
     updatedAt: Number(row.updated_at_ms),
     availableAt: optionalNumber(row.available_at_ms),
     currentStep: (row.current_step as string | null) ?? null,
+    wait: row.wait_json == null ? null : (JSON.parse(row.wait_json as string) as RunWait),
     attempt: Number(row.attempt ?? 0),
     interruptions: Number(row.interruptions ?? 0),
     leaseId: (row.lease_id as string | null) ?? null,

@@ -11,8 +11,8 @@
  */
 
 import { InvalidArgumentError, StorageError } from '../../core/errors.ts'
-import type { AttemptRecord, RunDetails, StepResult } from '../../core/types.ts'
-import { newRunDetails, type AttemptWrite, type ChangeSource, type Claim, type ClaimRequest, type Lease, type LeaseState, type NewRun, type Release, type StepWrite, type Store } from '../store.ts'
+import type { AttemptRecord, RunDetails, RunWait, StepResult } from '../../core/types.ts'
+import { newRunDetails, type NewEvent, type ParkResult, type StoredEvent, type AttemptWrite, type ChangeSource, type Claim, type ClaimRequest, type Lease, type LeaseState, type NewRun, type Release, type StepWrite, type Store } from '../store.ts'
 import type { SqlRow, SqlValue } from './driver.ts'
 import type { SqliteConnection } from './connection.ts'
 import * as q from './queries.ts'
@@ -22,6 +22,7 @@ interface NamedSql {
   exists: string
   claimNext: string
   due: string
+  woken: string
   expired: string
   nextDue: string
   unknown: string
@@ -126,6 +127,36 @@ export class SQLiteStore implements Store {
     })
   }
 
+  park(lease: Lease, wait: RunWait, now: number): Promise<ParkResult | null> {
+    return this.db.write(`Parking run ${lease.runId}`, () => {
+      if (wait.kind === 'event') {
+        const event = this.unreceivedEvent(lease.runId, wait.event, wait.key)
+        if (event) return this.db.stmt(q.touchRun).run(now, lease.runId, lease.leaseId).changes === 1 ? { parked: false, event } : null
+      }
+      const due = wait.kind === 'sleep' ? wait.until : wait.timeoutAt
+      const [event, key] = wait.kind === 'event' ? [wait.event, wait.key] : [null, null]
+      const { changes } = this.db.stmt(q.parkRun).run(due, JSON.stringify(wait), event, key, now, lease.runId, lease.leaseId)
+      return changes === 1 ? { parked: true } : null
+    })
+  }
+
+  findEvent(runId: string, name: string, key: string): Promise<StoredEvent | null> {
+    return this.db.read(`Looking for event "${name}" for run ${runId}`, () => this.unreceivedEvent(runId, name, key))
+  }
+
+  emit(event: NewEvent): Promise<{ id: number; created: boolean; payloadJson: string | null }> {
+    return this.db.write(`Emitting event "${event.name}"`, () => {
+      const inserted = this.db.stmt(q.insertEvent).get(event.name, event.key, event.payloadJson, event.idempotencyKey, event.now)
+      if (!inserted) {
+        const existing = this.db.stmt(q.selectEventByIdempotencyKey).get(event.name, event.idempotencyKey)
+        if (!existing) throw new StorageError(`Event "${event.name}" was neither stored nor found by its idempotency key`)
+        return { id: Number(existing.id), created: false, payloadJson: (existing.payload_json as string | null) ?? null }
+      }
+      this.db.stmt(q.wakeWaitingRuns).run(event.now, event.now, event.name, event.key)
+      return { id: Number(inserted.id), created: true, payloadJson: event.payloadJson }
+    })
+  }
+
   cancel(runId: string, now: number): Promise<boolean> {
     return this.db.write(`Cancelling run ${runId}`, () => this.db.stmt(q.cancelRun).run(now, now, runId).changes === 1)
   }
@@ -168,8 +199,8 @@ export class SQLiteStore implements Store {
   nextDueAt(workflows: readonly string[], now: number): Promise<number | null> {
     if (workflows.length === 0) return Promise.resolve(null)
     return this.db.read('Finding the next due run', () => {
-      const row = this.db.stmt(this.sql(workflows.length).nextDue).get(now, ...workflows)
-      return row ? Number(row.available_at_ms) : null
+      const row = this.db.stmt(this.sql(workflows.length).nextDue).get(now, ...workflows, now, ...workflows)
+      return row?.available_at_ms == null ? null : Number(row.available_at_ms)
     })
   }
 
@@ -196,7 +227,8 @@ export class SQLiteStore implements Store {
     const expired = request.includeExpired
       ? this.db.stmt(sql.expired).all(...expiry, ...workflows, limit + (exclude?.size ?? 0)).filter((row) => !exclude?.has(row.id as string))
       : []
-    if (expired.length === 0) {
+    const woken = this.db.stmt(sql.woken).all(now, ...workflows, limit)
+    if (expired.length === 0 && woken.length === 0) {
       // The usual case: one statement per run, each taking the earliest due one.
       const claimNext = this.db.stmt(sql.claimNext)
       while (found.length < limit) {
@@ -206,7 +238,7 @@ export class SQLiteStore implements Store {
       }
     } else {
       const due = this.db.stmt(sql.due).all(now, ...workflows, limit)
-      const candidates = [...due.map((row) => ({ row, expired: false })), ...expired.map((row) => ({ row, expired: true }))]
+      const candidates = [...due, ...woken].map((row) => ({ row, expired: false })).concat(expired.map((row) => ({ row, expired: true })))
         // Earliest due first, pending or expired alike, so a crashed run never waits behind a backlog.
         .sort((a, b) => Number(a.row.available_at_ms) - Number(b.row.available_at_ms) || Number(a.row.position) - Number(b.row.position))
       for (let i = 0; i < candidates.length && found.length < limit; i++) {
@@ -245,6 +277,13 @@ export class SQLiteStore implements Store {
     })
   }
 
+  private unreceivedEvent(runId: string, name: string, key: string): StoredEvent | null {
+    const created = this.db.stmt(q.selectRunCreatedAt).get(runId)
+    if (!created) return null
+    const row = this.db.stmt(q.selectUnreceivedEvent).get(name, key, Number(created.created_at_ms), runId)
+    return row ? { id: Number(row.id), payloadJson: (row.payload_json as string | null) ?? null } : null
+  }
+
   private leaseState(lease: Lease): LeaseState {
     const row = this.db.stmt(q.selectLeaseState).get(lease.runId)
     if (row?.status === 'running' && row.lease_id === lease.leaseId) return 'held'
@@ -273,6 +312,7 @@ export class SQLiteStore implements Store {
         exists: q.selectClaimableExists(count),
         claimNext: q.claimNextDue(count),
         due: q.selectDueCandidates(count),
+        woken: q.selectWokenCandidates(count),
         expired: q.selectExpiredCandidates(count),
         nextDue: q.selectNextDue(count),
         unknown: q.selectUnknownWorkflows(count),
@@ -285,5 +325,5 @@ export class SQLiteStore implements Store {
 
 /** The parameters of a step upsert, in queries.ts order. */
 export function stepValues(runId: string, step: StepWrite): SqlValue[] {
-  return [runId, step.name, runId, step.status, step.outputJson, step.error, step.attempts, step.startedAt, step.endedAt]
+  return [runId, step.name, runId, step.status, step.outputJson, step.error, step.attempts, step.startedAt, step.endedAt, step.eventId ?? null]
 }
