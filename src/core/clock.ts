@@ -20,12 +20,15 @@ export interface Clock {
   setTimer(ms: number, fn: () => void): TimerHandle
 }
 
+const MAX_TIMER_MS = 2 ** 31 - 1
+
 /** The real clock: Date.now and setTimeout. */
 export const SystemClock: Clock = {
   now: () => Date.now(),
   monotonic: () => performance.now(),
   setTimer(ms, fn) {
-    const id = setTimeout(fn, Math.max(0, ms))
+    // setTimeout fires at once past 2^31-1 ms (24.8 days): such a timer fires then, and is set again.
+    const id = setTimeout(fn, Math.min(Math.max(0, ms), MAX_TIMER_MS))
     return { cancel: () => clearTimeout(id) }
   },
 }

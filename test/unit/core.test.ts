@@ -316,3 +316,19 @@ describe('ManualClock', () => {
     expect(clock.pendingTimers).toBe(0)
   })
 })
+
+test('SystemClock timers past 24.8 days fire at the longest delay setTimeout keeps, not at once', () => {
+  const { SystemClock } = require('../../src/core/clock.ts') as typeof import('../../src/core/clock.ts')
+  const seen: number[] = []
+  const original = globalThis.setTimeout
+  globalThis.setTimeout = ((fn: () => void, ms: number) => {
+    seen.push(ms)
+    return original(fn, 0)
+  }) as typeof setTimeout
+  try {
+    SystemClock.setTimer(365 * 86_400_000, () => {}).cancel()
+  } finally {
+    globalThis.setTimeout = original
+  }
+  expect(seen).toEqual([2 ** 31 - 1])
+})
