@@ -8,13 +8,17 @@
  * process crash loses nothing acknowledged) unless a row says `full` (power-loss safe).
  *
  *   bun run bench                          all sections, table on stdout, bench-results.json
- *   bun run bench --section throughput     one section (floor, throughput, overhead, dispatch, scale, rss, idle, codec; comma-separated)
+ *   bun run bench --section throughput     one section (floor, throughput, overhead, dispatch, scale, rss, idle, codec, time; comma-separated)
  *   bun run bench --quick                  smaller sizes, one round (a smoke run, under a minute)
  *   bun run bench --json                   only the JSON document, on stdout
  *
  * Sizes: --rounds N, --runs N (1-step runs at concurrency 16; other rows scale from it),
  * --scale-rows N (finished runs in the big scale file, default 1,000,000), --rss-runs N (default
  * 100,000), --samples N (dispatch samples), --seconds N (floor and idle durations), --out FILE.
+ *
+ * The time section (scripts/bench/time.ts): wake-up lateness of --sleep-runs N sleeping runs
+ * (default 2,000; --quick 500), the idle CPU of a started engine with 10,000 parked runs (--quick
+ * 2,000) sleeping 10 days and a year, emits/s with one waiting run per emit, and emit (another process) → woken step p50/p99.
  *
  * The codec section times the stored-value codec (encode/decode of plain and tagged data) against
  * JSON.stringify/JSON.parse in the same rounds; `bun scripts/bench/codec.ts` prints it on its own.
@@ -30,8 +34,9 @@ import { claimCompleteFloor, insertFloor } from './bench/floor.ts'
 import { cleanup, formatTable, log, median, settle, type Row, type Synchronous } from './bench/harness.ts'
 import { measureIdleCpuIsolated, measureRss } from './bench/resources.ts'
 import { claimPlans, filledDb, measureScale } from './bench/scale.ts'
+import { measureEvents, measureLateness, measureParkedIdleCpuIsolated } from './bench/time.ts'
 
-const SECTIONS = ['floor', 'throughput', 'overhead', 'dispatch', 'scale', 'rss', 'idle', 'codec'] as const
+const SECTIONS = ['floor', 'throughput', 'overhead', 'dispatch', 'scale', 'rss', 'idle', 'codec', 'time'] as const
 type Section = (typeof SECTIONS)[number]
 
 const { values: flags } = parseArgs({
@@ -44,6 +49,7 @@ const { values: flags } = parseArgs({
     'scale-rows': { type: 'string' },
     'rss-runs': { type: 'string' },
     samples: { type: 'string' },
+    'sleep-runs': { type: 'string' },
     seconds: { type: 'string' },
     out: { type: 'string', default: 'bench-results.json' },
     help: { type: 'boolean', default: false },
@@ -80,6 +86,7 @@ const config = {
   scaleRows: Math.round(num(flags['scale-rows'], quick ? 100_000 : 1_000_000)),
   rssRuns: Math.round(num(flags['rss-runs'], quick ? 20_000 : 100_000)),
   samples: Math.round(num(flags.samples, quick ? 50 : 200)),
+  sleepRuns: Math.round(num(flags['sleep-runs'], quick ? 500 : 2_000)),
 }
 const quiet = flags.json
 const rows: Row[] = []
@@ -326,6 +333,30 @@ async function idle(): Promise<void> {
   })
 }
 
+async function time(): Promise<void> {
+  say('time: sleeps and events')
+  const spreadMs = 2000
+  const late = await measureLateness(config.sleepRuns, spreadMs)
+  const note = `${late.runs} runs due over ${spreadMs / 1000} s, concurrency 16; step start − due time`
+  add({ section: 'time', name: 'sleep wake-up lateness, p50', value: late.p50Ms, unit: 'ms', note })
+  add({ section: 'time', name: 'sleep wake-up lateness, p99', value: late.p99Ms, unit: 'ms', note: `max ${late.maxMs.toFixed(1)} ms` })
+  const parked = quick ? 2_000 : 10_000
+  const seconds = Math.max(2, config.seconds * 3)
+  const idle: Record<string, unknown> = {}
+  for (const days of [10, 365]) {
+    const r = await measureParkedIdleCpuIsolated(parked, seconds, days)
+    idle[`${days}d`] = r
+    const name = `CPU of a started engine with ${parked.toLocaleString('en-US')} runs sleeping ${days} days`
+    add({ section: 'time', name, value: r.cpuPercent, unit: '% of a core', ...target(r.cpuPercent, { below: 1 }, '< 1%'), note: `a fresh process, ${seconds} s` })
+  }
+  const events = await measureEvents(quick ? 500 : 2_000, config.samples)
+  add({ section: 'time', name: 'emit, one awaited call at a time, each waking one run', value: events.emitsPerSec, unit: 'emits/s', note: `${events.emits} runs waiting; woken runs finished at ${Math.round(events.wokenPerSec)} runs/s` })
+  const cross = events.crossProcess
+  add({ section: 'time', name: 'emit (another process) → woken step, p50', value: cross.p50Ms, unit: 'ms', note: `${cross.samples} samples, one emit every 20-40 ms` })
+  add({ section: 'time', name: 'emit (another process) → woken step, p99', value: cross.p99Ms, unit: 'ms' })
+  details.time = { lateness: late, idle, events }
+}
+
 async function codec(): Promise<void> {
   say('codec: encode/decode against JSON.stringify/JSON.parse')
   await settle()
@@ -363,6 +394,7 @@ try {
   if (selected.has('rss')) await rss()
   if (selected.has('idle')) await idle()
   if (selected.has('codec')) await codec()
+  if (selected.has('time')) await time()
 } finally {
   cleanup()
 }

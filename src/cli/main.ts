@@ -11,11 +11,13 @@
  * reflow worker workflows.ts --concurrency 4
  * reflow runs --status failed
  * reflow retry 0b9f2c1e-…
+ * reflow emit expense.approved e-1 '{"by":"ada"}' --workflows workflows.ts
  */
 
 import { parseArgs, UsageError } from './args.ts'
 import { cancelCommand } from './cancel.ts'
 import { commandHelp, type Command } from './command.ts'
+import { emitCommand } from './emit.ts'
 import { enqueueCommand } from './enqueue.ts'
 import { createOutput, flushOutput, oneLine, printable, type Output } from './output.ts'
 import { purgeCommand } from './purge.ts'
@@ -35,6 +37,7 @@ const COMMANDS: readonly Command[] = [
   statsCommand,
   workerCommand,
   enqueueCommand,
+  emitCommand,
   versionCommand,
 ]
 

@@ -41,7 +41,7 @@ runs are never removed. --dry-run reports what would go and opens the database r
     if (olderThan === undefined) throw args.usageError('--older-than is required')
     const age = parseDuration(args, olderThan)
     const raw = args.string('status')
-    if (raw !== undefined && /\b(pending|running)\b/.test(raw)) throw args.usageError('purge never removes pending or running runs')
+    if (raw !== undefined && /\b(pending|running|waiting)\b/.test(raw)) throw args.usageError('purge never removes pending, running or waiting runs')
     const statuses = parseStatusList(args, 'status', FINISHED) ?? [...FINISHED]
     const dryRun = args.boolean('dry-run')
     const finishedBefore = Date.now() - age

@@ -2,7 +2,7 @@
  * `reflow runs`: lists runs newest first.
  *
  * --json prints an array, newest first, of:
- *   { id: string, workflow: string, status: "pending"|"running"|"completed"|"failed"|"cancelled",
+ *   { id: string, workflow: string, status: "pending"|"running"|"waiting"|"completed"|"failed"|"cancelled",
  *     step: { name: string, status: "completed"|"failed", attempts: number } | null,
  *     error: string|null (the failed step's error),
  *     stepsRecorded: number,

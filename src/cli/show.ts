@@ -5,6 +5,8 @@
  *   { run: { id, workflow, status, input, idempotencyKey: string|null, leaseId: string|null,
  *            leaseOwner: string|null, heartbeatAt: number|null, availableAt: number|null,
  *            currentStep: string|null, attempt: number, interruptions: number,
+ *            wait: { kind: "sleep", step: string, until: number }
+ *                | { kind: "event", step: string, event: string, key: string, timeoutAt: number|null } | null,
  *            createdAt: number, updatedAt: number,
  *            startedAt: number|null, finishedAt: number|null, durationMs: number|null },
  *     steps: [{ seq: number, name, status: "completed"|"failed", attempts: number,
@@ -13,7 +15,9 @@
  *     attempts: [{ stepName, attempt: number, status: "failed"|"interrupted", startedAt: number|null,
  *                  endedAt: number, errorName, errorMessage, errorStack: string|null }] }
  * `availableAt` is when a pending run is due (after a retry backoff) or when a running run's
- * lease expires; `attempt` counts failed attempts of `currentStep` so far. `attempts` lists every
+ * lease expires; `status` is one of pending, running, waiting, completed, failed, cancelled. `wait` is
+what a waiting run waits for (a sleep until `until`; an event of that name and key, given up at
+`timeoutAt` unless null); it stays set while the resumed run records that step. `attempt` counts failed attempts of `currentStep` so far. `attempts` lists every
  * failed and interrupted attempt, oldest first, including those before a retry.
  * `input` and `output` are stored values in their tagged JSON form (documented at the top of
  * output.ts): plain JSON as it is, and a Date, Map, Set, BigInt... as an object with one key
@@ -25,7 +29,7 @@
  * (attempts and backoff included).
  */
 
-import type { AttemptRecord } from '../core/types.ts'
+import type { AttemptRecord, RunWait } from '../core/types.ts'
 import type { RunRecord, StepRecord } from '../storage/sqlite/inspect.ts'
 import { CliError, runIdArgument } from './args.ts'
 import type { Command } from './command.ts'
@@ -104,6 +108,7 @@ function print(
     const failures = run.attempt === 0 ? '' : ` (step "${step}" after ${run.attempt} failed attempt${run.attempt === 1 ? '' : 's'})`
     fields.push(['Due', `${when(run.availableAt, now)}${failures}`])
   }
+  if (run.status === 'waiting' && run.wait) fields.push(['Waits', describeWait(run.wait, run.availableAt, now)])
   out.line(`${out.bold('Run')} ${printable(run.id)}`)
   for (const [label, text] of fields) out.line(`  ${label.padEnd(9)}${indent(text, 11)}`)
   out.line()
@@ -130,6 +135,16 @@ function print(
     out.line(`      ${printable(a.errorName)}: ${printable(a.errorMessage)}`)
     if (full && a.errorStack) for (const line of a.errorStack.split('\n')) out.line(`      ${printable(line)}`)
   }
+}
+
+/** "for event expense.approved key e-1 until <time> (in 3d)", "sleeps until <time> (in 2h)", and the step. */
+function describeWait(wait: RunWait, availableAt: number | null, now: number): string {
+  const what = wait.kind === 'sleep'
+    ? `sleeps until ${when(wait.until, now)}`
+    : `for event ${printable(wait.event)} key ${printable(wait.key)} ${wait.timeoutAt === null ? '(no timeout)' : `until ${when(wait.timeoutAt, now)}`}`
+  // An emit (or the time) made it due: a worker resumes it at its next claim.
+  const due = availableAt !== null && availableAt <= now ? ', due now' : ''
+  return `${what}, step "${printable(wait.step)}"${due}`
 }
 
 function indent(text: string, width: number): string {

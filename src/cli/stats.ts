@@ -3,8 +3,8 @@
  *
  * --json prints:
  *   { total: number,
- *     byStatus: { pending, running, completed, failed, cancelled: number },
- *     workflows: [{ workflow: string, total: number, byStatus: { pending, running, completed, failed, cancelled: number } }],
+ *     byStatus: { pending, running, waiting, completed, failed, cancelled: number },
+ *     workflows: [{ workflow: string, total: number, byStatus: { pending, running, waiting, completed, failed, cancelled: number } }],
  *     oldestPending: { id: string, workflow: string, createdAt: number, ageMs: number } | null,
  *     completedLastMinute: number, completedLastHour: number }
  * Every status key is always present; workflows are sorted by name; times are epoch milliseconds.

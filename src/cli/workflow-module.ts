@@ -42,19 +42,29 @@ export const IMPORT_TIMEOUT_FLAG: Record<string, FlagSpec> = {
  * array, each once.
  */
 export async function loadWorkflows(file: string, args: ParsedArgs): Promise<AnyWorkflow[]> {
-  const timeoutMs = args.integer('import-timeout', DEFAULT_IMPORT_TIMEOUT_MS)
-  const path = resolve(file)
-  if (!existsSync(path)) throw new CliError(`no such file: ${file}`)
-  const module = await importGuarded(file, pathToFileURL(path).href, timeoutMs)
+  const found = workflowsOf(await loadModule(file, args))
+  if (found.length === 0) {
+    throw new CliError(`${file} exports no workflows (export the values createWorkflow() returns)`)
+  }
+  return found
+}
+
+/** Every workflow a module exports, directly or in an exported array, each once. */
+export function workflowsOf(module: Record<string, unknown>): AnyWorkflow[] {
   const found = new Set<AnyWorkflow>()
   for (const value of Object.values(module)) {
     if (isWorkflow(value)) found.add(value)
     else if (Array.isArray(value)) for (const item of value) if (isWorkflow(item)) found.add(item)
   }
-  if (found.size === 0) {
-    throw new CliError(`${file} exports no workflows (export the values createWorkflow() returns)`)
-  }
   return [...found]
+}
+
+/** Imports the module a command names, guarded as described at the top of this file. */
+export async function loadModule(file: string, args: ParsedArgs): Promise<Record<string, unknown>> {
+  const timeoutMs = args.integer('import-timeout', DEFAULT_IMPORT_TIMEOUT_MS)
+  const path = resolve(file)
+  if (!existsSync(path)) throw new CliError(`no such file: ${file}`)
+  return importGuarded(file, pathToFileURL(path).href, timeoutMs)
 }
 
 /**

@@ -22,7 +22,7 @@ beforeAll(async () => {
 }, 60_000)
 afterAll(removeTempDirs)
 
-const STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled']
+const STATUSES = ['pending', 'running', 'waiting', 'completed', 'failed', 'cancelled']
 
 describe('runs', () => {
   test('--json lists every run newest first with its failed or last step', async () => {
@@ -116,6 +116,7 @@ describe('show', () => {
       currentStep: null,
       attempt: 0,
       interruptions: 0,
+      wait: null,
       leaseId: null,
       leaseOwner: expect.stringMatching(/^pid \d+ on /),
       heartbeatAt: expect.any(Number),
@@ -183,10 +184,10 @@ describe('stats', () => {
     const stats = await cliJson<any>(['stats', '--db', db])
     expect(stats).toEqual({
       total: 6,
-      byStatus: { pending: 1, running: 1, completed: 2, failed: 1, cancelled: 1 },
+      byStatus: { pending: 1, running: 1, waiting: 0, completed: 2, failed: 1, cancelled: 1 },
       workflows: [
-        { workflow: 'charge', total: 2, byStatus: { pending: 0, running: 1, completed: 0, failed: 1, cancelled: 0 } },
-        { workflow: 'greet', total: 4, byStatus: { pending: 1, running: 0, completed: 2, failed: 0, cancelled: 1 } },
+        { workflow: 'charge', total: 2, byStatus: { pending: 0, running: 1, waiting: 0, completed: 0, failed: 1, cancelled: 0 } },
+        { workflow: 'greet', total: 4, byStatus: { pending: 1, running: 0, waiting: 0, completed: 2, failed: 0, cancelled: 1 } },
       ],
       oldestPending: { id: ids.pending, workflow: 'greet', createdAt: expect.any(Number), ageMs: expect.any(Number) },
       completedLastMinute: 0,
@@ -200,9 +201,9 @@ describe('stats', () => {
     const { code, stdout } = await cli(['stats', '--db', db])
     expect(code).toBe(0)
     const lines = stdout.split('\n')
-    expect(lines[0]!.split(/\s+/)).toEqual(['WORKFLOW', 'PENDING', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED', 'TOTAL'])
-    expect(lines[2]!.split(/\s+/)).toEqual(['greet', '1', '0', '2', '0', '1', '4'])
-    expect(lines[3]!.split(/\s+/)).toEqual(['(all)', '1', '1', '2', '1', '1', '6'])
+    expect(lines[0]!.split(/\s+/)).toEqual(['WORKFLOW', 'PENDING', 'RUNNING', 'WAITING', 'COMPLETED', 'FAILED', 'CANCELLED', 'TOTAL'])
+    expect(lines[2]!.split(/\s+/)).toEqual(['greet', '1', '0', '0', '2', '0', '1', '4'])
+    expect(lines[3]!.split(/\s+/)).toEqual(['(all)', '1', '1', '0', '2', '1', '1', '6'])
     expect(stdout).toContain(`Oldest pending: 10d ago (run ${ids.pending}, greet)`)
     expect(stdout).toContain('0 in the last minute, 1 in the last hour')
   })

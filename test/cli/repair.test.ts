@@ -63,7 +63,7 @@ describe('cancel', () => {
     const db = copy()
     const finished = await cli(['cancel', ids.oldCompleted, '--db', db])
     expect(finished).toEqual({
-      code: 1, stdout: '', stderr: `reflow: run ${ids.oldCompleted} is completed; only pending or running runs can be cancelled\n`,
+      code: 1, stdout: '', stderr: `reflow: run ${ids.oldCompleted} is completed; only pending, waiting or running runs can be cancelled\n`,
     })
     const unknown = await cli(['cancel', 'nope', '--db', db])
     expect(unknown).toEqual({ code: 1, stdout: '', stderr: `reflow: no run nope in ${db}\n` })
@@ -146,7 +146,7 @@ describe('purge', () => {
     expect(Object.fromEntries((await read(db)).statuses)).toEqual({ [ids.pending]: 'pending', [ids.running]: 'running' })
     const refused = await cli(['purge', '--older-than', '1s', '--status', 'pending', '--db', db])
     expect(refused.code).toBe(2)
-    expect(refused.stderr).toStartWith('reflow: purge: purge never removes pending or running runs\n')
+    expect(refused.stderr).toStartWith('reflow: purge: purge never removes pending, running or waiting runs\n')
   })
 
   test('the status guard is in the SQL itself, and the library refuses non-finished statuses', async () => {

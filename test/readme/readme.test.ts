@@ -19,6 +19,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }))
 const expectations: string[][] = [
   ['completed ', 'true ch_ORD_1\n', '"charge: ok"', '"fulfill: {\\"shipped\\":true,\\"chargeId\\":\\"ch_ORD_1\\"}"'],
   ['pending\n', 'grace true\n'], // delayed runs and results
+  ['approved by ada\n', 'escalated\n', 'waiting\n', 'completed\n'], // sleeping and waiting for events
   ['completed\n', "{\n  accountId: \"acct:ada@example.com\",\n}", 'null'],
   ['2026-12-30T10:00:00.000Z\n', '1500n\n'], // Upgrading to 0.2: a Date and a BigInt from the previous step
   [], // workflows.ts for the CLI: importing it only defines a workflow
