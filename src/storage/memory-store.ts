@@ -295,7 +295,8 @@ export class MemoryStore implements Store {
     const names = new Set(workflows)
     let next: number | null = null
     for (const r of this.open) {
-      if (r.status === 'pending' && names.has(r.workflow) && r.availableAt! > now && (next === null || r.availableAt! < next)) next = r.availableAt
+      const parked = r.status === 'pending' || r.status === 'waiting'
+      if (parked && names.has(r.workflow) && r.availableAt !== null && r.availableAt > now && (next === null || r.availableAt < next)) next = r.availableAt
     }
     return next
   }

@@ -221,7 +221,7 @@ export interface Store {
   /** Reads what became of each lease (no write): how cancellation from elsewhere reaches a step. */
   leaseStates(leases: readonly Lease[]): Promise<LeaseState[]>
 
-  /** The earliest due time of a pending run of `workflows` that is not due at `now`, or null. */
+  /** The earliest due time of a pending or waiting run of `workflows` that is not due at `now`, or null. */
   nextDueAt(workflows: readonly string[], now: number): Promise<number | null>
 
   /** Names of workflows outside `workflows` that have pending runs (at most `limit`). */

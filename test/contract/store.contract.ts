@@ -22,6 +22,7 @@ import { connectionCases } from './store-connections.cases.ts'
 import { T, type StoreSuite } from './store-fixtures.ts'
 import { readCases } from './store-reads.cases.ts'
 import { transitionCases } from './store-transitions.cases.ts'
+import { waitCases } from './store-waits.cases.ts'
 
 export type { ContractHarness, Skip }
 
@@ -71,6 +72,7 @@ export function storeContract(h: ContractHarness, target: StoreTarget): void {
     transitionCases(suite)
     readCases(suite)
     connectionCases(suite)
+    waitCases(suite)
     r.checkSkips()
   })
 }

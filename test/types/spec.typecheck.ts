@@ -85,7 +85,7 @@ async function enqueueChecks() {
   const cancelled: boolean = await engine.cancel(run.id)
   const info = await engine.getRunStatus(run.id)
   if (info) {
-    assertType<Equal<typeof info.run.status, 'pending' | 'running' | 'completed' | 'failed' | 'cancelled'>>()
+    assertType<Equal<typeof info.run.status, 'pending' | 'running' | 'waiting' | 'completed' | 'failed' | 'cancelled'>>()
   }
   return [removed, cancelled]
 }
@@ -93,7 +93,7 @@ async function enqueueChecks() {
 async function testEngineChecks() {
   const te = testEngine({ workflows: [orderWorkflow] })
   const result = await te.run('order-fulfillment', { orderId: 'test', amount: 100 })
-  assertType<Equal<typeof result.status, 'completed' | 'failed' | 'cancelled'>>()
+  assertType<Equal<typeof result.status, 'completed' | 'failed' | 'cancelled' | 'waiting'>>()
   assertType<Equal<typeof result.steps.charge.output, { chargeId: string; chargedAt: Date } | undefined>>()
   assertType<Equal<typeof result.steps.fulfill.output, number | undefined>>()
   assertType<Equal<typeof result.steps.charge.error, string | null>>()

@@ -159,7 +159,7 @@ async function testEngineChecks() {
     warehouses: new Map([['PAR', { openedAt: new Date(), capacity: 10n }]]),
     flags: new Set(['gift'] as const),
   })
-  assertType<Equal<typeof result.status, 'completed' | 'failed' | 'cancelled'>>()
+  assertType<Equal<typeof result.status, 'completed' | 'failed' | 'cancelled' | 'waiting'>>()
 
   const reserve = result.steps.reserve
   // @ts-expect-error without narrowing, the output may be undefined (failed or pending step)

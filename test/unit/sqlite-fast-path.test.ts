@@ -104,17 +104,29 @@ describe('claims', () => {
     const db = new Database(dbPath, { readonly: true })
     const plan = (sql: string, params: (string | number)[]) =>
       (db.query(`explain query plan ${sql}`).all(...params) as { detail: string }[]).map((r) => r.detail).join('\n')
-    // Due pending runs: found by status and due time, in due order.
+    // Due pending runs and woken waiting runs: found by status and due time, in due order.
     for (const [sql, params] of [
       [q.claimNextDue(2), ['lease', 'owner', 1, 1, 1, 1, 1, 'a', 'b']],
       [q.selectDueCandidates(2), [1, 'a', 'b', 16]],
+      [q.selectWokenCandidates(2), [1, 'a', 'b', 16]],
       [q.selectClaimableExists(2), [1, 'a', 'b', 1, 2, 0, 'a', 'b']],
     ] as const) {
       const detail = plan(sql, [...params])
       expect(detail).toContain('USING INDEX reflow_runs_claim (status=? AND available_at_ms<?)')
       expect(detail).not.toContain('SCAN reflow_runs')
     }
-    expect(plan(q.selectNextDue(2), [1, 'a', 'b'])).toContain('USING INDEX reflow_runs_claim (status=? AND available_at_ms>?)')
+    // The next due time: one index probe for pending runs and one for waiting runs.
+    const nextDue = plan(q.selectNextDue(2), [1, 'a', 'b', 1, 'a', 'b'])
+    expect(nextDue.split('USING INDEX reflow_runs_claim (status=? AND available_at_ms>?)')).toHaveLength(3)
+    expect(nextDue).not.toContain('SCAN reflow_runs')
+    // emit wakes the runs waiting for its name and key through the partial index on them.
+    const wake = plan(q.wakeWaitingRuns, [1, 1, 'e', 'k'])
+    expect(wake).toContain('USING INDEX reflow_runs_waiting (wait_event=? AND wait_key=?)')
+    expect(wake).not.toContain('SCAN')
+    // A wait's lookup: events by name, key and time, then the run's steps by its primary key.
+    const lookup = plan(q.selectUnreceivedEvent, ['e', 'k', 1, 'r'])
+    expect(lookup).toContain('USING INDEX reflow_events_lookup (name=? AND key=? AND created_at_ms>?)')
+    expect(lookup).not.toContain('SCAN')
     // Expired leases: an `or` over expiry and heartbeat times, so only the status narrows the search.
     const expired = plan(q.selectExpiredCandidates(2), [1, 2, 0, 'a', 'b', 16])
     expect(expired).toContain('USING INDEX reflow_runs_claim (status=?)')
