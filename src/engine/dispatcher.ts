@@ -100,7 +100,12 @@ export function createDispatcher(options: DispatcherOptions) {
   const inFlight = new Set<Promise<unknown>>()
   let pollTimer: TimerHandle | undefined
   let dueTimer: { at: number; handle: TimerHandle } | undefined
-  const changes = store.changes ? createChangeWatch(store.changes, requestFill, reportError) : undefined
+  const changes = store.changes ? createChangeWatch(store.changes, lookForWoken, reportError) : undefined
+  /**
+   * Waiting runs become due by time or by an emit, never by this engine's own refills: a claim looks
+   * for them only after a wake-up that may have made one due, so busy refills skip the query.
+   */
+  let wokenMaybeDue = true
   let drained = true
   let nextExpiryCheck = 0
   /** Pending runs of unregistered workflows are looked for at start and then once a minute. */
@@ -131,7 +136,7 @@ export function createDispatcher(options: DispatcherOptions) {
     return true
   }
 
-  async function claim(limit: number, includeExpired: boolean): Promise<Claim[]> {
+  async function claim(limit: number, includeExpired: boolean, includeWoken = true): Promise<Claim[]> {
     let withExpired = includeExpired && options.reclaimExpired
     if (withExpired) {
       const jumped = clockJumped()
@@ -144,9 +149,16 @@ export function createDispatcher(options: DispatcherOptions) {
       now: clock.now(),
       leaseMs,
       includeExpired: withExpired,
+      includeWoken,
       owner: options.owner,
       exclude: byRun,
     })
+  }
+
+  /** Something may have made a waiting run due (a timer, a change, an emit): the next claim looks. */
+  function lookForWoken(): void {
+    wokenMaybeDue = true
+    requestFill()
   }
 
   function launch(claimed: Claim): Promise<void> {
@@ -290,10 +302,15 @@ export function createDispatcher(options: DispatcherOptions) {
         void track(lookForUnknownWorkflows())
       }
     }
-    track(claim(limit, withExpired)).then(
+    const withWoken = wokenMaybeDue || withExpired
+    wokenMaybeDue = false
+    track(claim(limit, withExpired, withWoken)).then(
       (claimed) => {
         claiming -= limit
         if (mode !== 'started') return void track(handBack(claimed))
+        // A full batch that took waiting runs may have left more behind: the next claims look again.
+        // (Otherwise they are looked for again at the next wake-up, the poll at the latest.)
+        if (withWoken && claimed.length === limit && claimed.some((run) => run.wait !== null)) wokenMaybeDue = true
         for (const run of claimed) void launch(run)
         changes?.claimed(claimed.length > 0)
         drained = claimed.length < limit
@@ -325,7 +342,7 @@ export function createDispatcher(options: DispatcherOptions) {
     if (mode !== 'started') return
     pollTimer ??= clock.setTimer(pollMs, () => {
       pollTimer = undefined
-      requestFill()
+      lookForWoken()
     })
     changes?.arm()
     void track(store.nextDueAt(names, clock.now()).then((at) => at !== null && armDue(at), reportError))
@@ -337,7 +354,7 @@ export function createDispatcher(options: DispatcherOptions) {
     dueTimer?.handle.cancel()
     const handle = clock.setTimer(at - clock.now(), () => {
       if (dueTimer?.handle === handle) dueTimer = undefined
-      requestFill()
+      lookForWoken()
     })
     dueTimer = { at, handle }
   }
@@ -404,6 +421,9 @@ export function createDispatcher(options: DispatcherOptions) {
     },
 
     wake: requestFill,
+
+    /** An emit through this engine may have made waiting runs due. */
+    wakeWaiting: lookForWoken,
 
     /** A run was created or released until `availableAt`: wake up then. */
     parked: armDue,

@@ -313,7 +313,7 @@ export function buildEngine<const W extends readonly AnyWorkflow[]>(config: Engi
           `Idempotency key "${idempotencyKey}" of event "${event.name}" was already used by event ${stored.id} with a different payload`,
         )
       }
-      if (stored.created) dispatcher.wake()
+      if (stored.created) dispatcher.wakeWaiting()
       return { eventId: stored.id, created: stored.created }
     },
 

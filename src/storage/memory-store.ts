@@ -89,7 +89,7 @@ export class MemoryStore implements Store {
       .filter(
         (r) =>
           names.has(r.workflow) &&
-          (((r.status === 'pending' || r.status === 'waiting') && r.availableAt !== null && r.availableAt <= now) ||
+          (((r.status === 'pending' || (r.status === 'waiting' && request.includeWoken !== false)) && r.availableAt !== null && r.availableAt <= now) ||
             (expired(r) && !request.exclude?.has(r.id))),
       )
       .sort((a, b) => a.availableAt! - b.availableAt! || a.seq - b.seq)

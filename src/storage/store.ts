@@ -52,6 +52,12 @@ export interface ClaimRequest {
   /** Also take runs whose lease has expired (a crashed or frozen engine's). */
   includeExpired: boolean
   /**
+   * Also take waiting runs that are due (a sleep ended, an event came, a wait timed out). Default:
+   * true. An engine refilling its slots in a busy stretch passes false, and true after any wake-up
+   * that may have made one due (a timer, a change notification, an emit, the poll).
+   */
+  includeWoken?: boolean
+  /**
    * With `includeExpired`, judge staleness by the last renewal instead of the lease's expiry: take
    * the running runs last renewed before this time, and only those (the public adapter's
    * `claimNextRun(names, staleBefore)`, whose caller decides how long a lease lasts).

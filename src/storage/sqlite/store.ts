@@ -227,7 +227,7 @@ export class SQLiteStore implements Store {
     const expired = request.includeExpired
       ? this.db.stmt(sql.expired).all(...expiry, ...workflows, limit + (exclude?.size ?? 0)).filter((row) => !exclude?.has(row.id as string))
       : []
-    const woken = this.db.stmt(sql.woken).all(now, ...workflows, limit)
+    const woken = request.includeWoken === false ? [] : this.db.stmt(sql.woken).all(now, ...workflows, limit)
     if (expired.length === 0 && woken.length === 0) {
       // The usual case: one statement per run, each taking the earliest due one.
       const claimNext = this.db.stmt(sql.claimNext)
