@@ -380,7 +380,8 @@ function resolveStart(name: string, options: EnqueueOptions | undefined): ((now:
 }
 
 function describeArg(value: unknown): string {
-  if (value instanceof Date) return `Invalid Date`
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString()
+  if (typeof value === 'object' && value !== null) return 'an object'
   return typeof value === 'string' ? JSON.stringify(value) : String(value)
 }
 
