@@ -100,10 +100,11 @@ export interface PurgeTotals extends PurgeBatchResult {
  * until `beforeBatch` returns false; pauses between batches. Shared by retention and `reflow purge`.
  */
 export async function purgeInBatches(
-  store: Pick<RetentionStore, 'purgeFinished'>,
+  store: Pick<Store, 'purgeFinished'>,
   request: { statuses: readonly FinishedStatus[]; finishedBefore: number },
   options: { batchSize?: number; beforeBatch?: () => Promise<boolean> } = {},
 ): Promise<PurgeTotals> {
+  if (!store.purgeFinished) throw new InvalidArgumentError('this storage cannot purge runs')
   const limit = options.batchSize ?? BATCH_RUNS
   const totals: PurgeTotals = { runs: 0, steps: 0, groups: [], batches: 0, longestBatchMs: 0 }
   for (;;) {
