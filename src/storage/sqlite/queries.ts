@@ -290,13 +290,16 @@ where status = 'waiting' and wait_event = ? and wait_key = ?`
 
 // Retention and purge: finished → deleted in batches; old events; the retention lease.
 
-/** The statuses a purge may ever delete: the guard every purge statement repeats. */
-const FINISHED_GUARD = `status in ('completed', 'failed', 'cancelled')`
+/**
+ * The statuses a purge may ever delete: the guard every purge statement repeats. The unary `+` keeps
+ * the planner off the (status, available_at_ms) index, which would read every finished run per batch.
+ */
+const FINISHED_GUARD = `+status in ('completed', 'failed', 'cancelled')`
 
 /** purgeFinished: one batch of finished runs of the statuses in the JSON list (?) that finished before ?, oldest first, with step counts. (reflow_runs_finished; reflow_steps primary key prefix) */
 export const selectPurgeBatch = `select id, workflow, status, (select count(*) from reflow_steps where run_id = reflow_runs.id) as steps
 from reflow_runs
-where finished_at_ms < ? and status in (select value from json_each(?)) and ${FINISHED_GUARD}
+where finished_at_ms < ? and +status in (select value from json_each(?)) and ${FINISHED_GUARD}
 order by finished_at_ms limit ?`
 
 /** purgeFinished: the batch's steps (JSON list of run ids). (reflow_steps primary key prefix) */
