@@ -8,7 +8,7 @@
  * process crash loses nothing acknowledged) unless a row says `full` (power-loss safe).
  *
  *   bun run bench                          all sections, table on stdout, bench-results.json
- *   bun run bench --section throughput     one section (floor, throughput, overhead, dispatch, scale, rss, idle, codec, time; comma-separated)
+ *   bun run bench --section throughput     one section (floor, throughput, overhead, dispatch, scale, rss, idle, codec, time, retention; comma-separated)
  *   bun run bench --quick                  smaller sizes, one round (a smoke run, under a minute)
  *   bun run bench --json                   only the JSON document, on stdout
  *
@@ -19,6 +19,11 @@
  * The time section (scripts/bench/time.ts): wake-up lateness of --sleep-runs N sleeping runs
  * (default 2,000; --quick 500), the idle CPU of a started engine with 10,000 parked runs (--quick
  * 2,000) sleeping 10 days and a year, emits/s with one waiting run per emit, and emit (another process) → woken step p50/p99.
+ *
+ * The retention section (scripts/bench/retention.ts): a retention pass deleting --retention-rows N
+ * finished runs (default 100,000; --quick 20,000) while a worker engine on another connection runs
+ * 1-step runs at concurrency 16: the longest write-lock hold of one batch (target < 100 ms) and the
+ * worker's runs/s during the pass next to its runs/s before it.
  *
  * The codec section times the stored-value codec (encode/decode of plain and tagged data) against
  * JSON.stringify/JSON.parse in the same rounds; `bun scripts/bench/codec.ts` prints it on its own.
@@ -34,9 +39,10 @@ import { claimCompleteFloor, insertFloor } from './bench/floor.ts'
 import { cleanup, formatTable, log, median, settle, type Row, type Synchronous } from './bench/harness.ts'
 import { measureIdleCpuIsolated, measureRss } from './bench/resources.ts'
 import { claimPlans, filledDb, measureScale } from './bench/scale.ts'
+import { measureRetention } from './bench/retention.ts'
 import { measureEvents, measureLateness, measureParkedIdleCpuIsolated } from './bench/time.ts'
 
-const SECTIONS = ['floor', 'throughput', 'overhead', 'dispatch', 'scale', 'rss', 'idle', 'codec', 'time'] as const
+const SECTIONS = ['floor', 'throughput', 'overhead', 'dispatch', 'scale', 'rss', 'idle', 'codec', 'time', 'retention'] as const
 type Section = (typeof SECTIONS)[number]
 
 const { values: flags } = parseArgs({
@@ -50,6 +56,7 @@ const { values: flags } = parseArgs({
     'rss-runs': { type: 'string' },
     samples: { type: 'string' },
     'sleep-runs': { type: 'string' },
+    'retention-rows': { type: 'string' },
     seconds: { type: 'string' },
     out: { type: 'string', default: 'bench-results.json' },
     help: { type: 'boolean', default: false },
@@ -87,6 +94,7 @@ const config = {
   rssRuns: Math.round(num(flags['rss-runs'], quick ? 20_000 : 100_000)),
   samples: Math.round(num(flags.samples, quick ? 50 : 200)),
   sleepRuns: Math.round(num(flags['sleep-runs'], quick ? 500 : 2_000)),
+  retentionRows: Math.round(num(flags['retention-rows'], quick ? 20_000 : 100_000)),
 }
 const quiet = flags.json
 const rows: Row[] = []
@@ -303,6 +311,32 @@ async function scale(): Promise<void> {
   details.scale = { small: a, big: b, plans }
 }
 
+async function retention(): Promise<void> {
+  const count = config.retentionRows.toLocaleString('en-US')
+  say(`retention: a pass over ${count} finished runs beside a worker`)
+  await settle()
+  const r = await measureRetention(config.retentionRows, 10_000)
+  cleanup()
+  add({
+    section: 'retention',
+    name: `longest write-lock hold of a pass over ${count} finished runs`,
+    value: r.longestBatchMs,
+    unit: 'ms',
+    ...target(r.longestBatchMs, { below: 100 }, '< 100 ms'),
+    note: `${r.batches} batches in ${(r.passMs / 1000).toFixed(1)} s; ${r.deletedPerSec.toFixed(0)} runs deleted/s`,
+  })
+  add({
+    section: 'retention',
+    name: '1-step runs c16 of a worker during the pass',
+    value: r.workerRunsPerSecDuring,
+    unit: 'runs/s',
+    ratio: r.workerRunsPerSecDuring / r.workerRunsPerSecBefore,
+    ratioTo: 'before the pass',
+    note: `${r.workerRunsPerSecBefore.toFixed(0)} runs/s before (a producer keeps 10,000 runs queued)`,
+  })
+  details.retention = r
+}
+
 async function rss(): Promise<void> {
   say(`rss: ${config.rssRuns.toLocaleString('en-US')} runs`)
   await settle()
@@ -395,6 +429,7 @@ try {
   if (selected.has('idle')) await idle()
   if (selected.has('codec')) await codec()
   if (selected.has('time')) await time()
+  if (selected.has('retention')) await retention()
 } finally {
   cleanup()
 }

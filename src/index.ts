@@ -48,6 +48,7 @@ export type {
 } from './engine/engine.ts'
 export type { Duration } from './core/duration.ts'
 export type { EngineHooks, RunCompleteEvent, RunFailedEvent, StepCompleteEvent } from './engine/hooks.ts'
+export type { RetentionPassEvent, RetentionPolicy } from './engine/retention.ts'
 export type { StorageAdapter } from './storage/adapter.ts'
 export type {
   AttemptRecord,

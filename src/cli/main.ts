@@ -25,6 +25,7 @@ import { retryCommand } from './retry.ts'
 import { runsCommand } from './runs.ts'
 import { showCommand } from './show.ts'
 import { statsCommand } from './stats.ts'
+import { vacuumCommand } from './vacuum.ts'
 import { versionCommand } from './version.ts'
 import { workerCommand } from './worker.ts'
 
@@ -34,6 +35,7 @@ const COMMANDS: readonly Command[] = [
   cancelCommand,
   retryCommand,
   purgeCommand,
+  vacuumCommand,
   statsCommand,
   workerCommand,
   enqueueCommand,

@@ -1,6 +1,8 @@
 /**
- * `reflow purge --older-than DURATION`: deletes finished runs and their steps in one transaction.
- * Pending and running runs are never touched (the guard is in the SQL as well as here).
+ * `reflow purge --older-than DURATION`: deletes finished runs and their steps in transactions of
+ * 1,000 runs, the batches engine retention runs (engine/retention.ts), so writers on the file get
+ * the lock between them. Pending, running and waiting runs are never touched (the guard is in the
+ * SQL as well as here). Freed pages are reused by later writes; `reflow vacuum` shrinks the file.
  *
  * --json prints:
  *   { dryRun: boolean, finishedBefore: number, statuses: ("completed"|"failed"|"cancelled")[],
@@ -11,6 +13,8 @@
  */
 
 import type { RunStatus } from '../core/types.ts'
+import { purgeInBatches } from '../engine/retention.ts'
+import { STORE, type FinishedStatus } from '../storage/store.ts'
 import { createSQLiteInspector, type PurgeResult } from '../storage/sqlite/inspect.ts'
 import { parseStatusList, type ParsedArgs } from './args.ts'
 import type { Command } from './command.ts'
@@ -48,7 +52,9 @@ runs are never removed. --dry-run reports what would go and opens the database r
     const path = databasePath(args)
     const storage = dryRun ? (await openReadonly(path)).storage : await openWritable(path, { create: false })
     try {
-      const result = await createSQLiteInspector(storage).purge({ finishedBefore, statuses, dryRun })
+      const result: PurgeResult = dryRun
+        ? await createSQLiteInspector(storage).purge({ finishedBefore, statuses, dryRun })
+        : await purgeInBatches(storage[STORE](), { statuses: statuses as FinishedStatus[], finishedBefore })
       if (args.boolean('json')) {
         out.json({ dryRun, finishedBefore, statuses, runs: result.runs, steps: result.steps, removed: result.groups })
       } else {

@@ -27,6 +27,7 @@ import type { EngineHooks } from './hooks.ts'
 import { createScheduler } from './scheduler.ts'
 import { createResultWaiter } from './results.ts'
 import { persistWithRetries } from './persist.ts'
+import { createRetention, resolveRetention, supportsRetention, type RetentionPolicy } from './retention.ts'
 
 export interface EngineConfig<W extends readonly AnyWorkflow[]> {
   /** Storage backend. */
@@ -50,6 +51,14 @@ export interface EngineConfig<W extends readonly AnyWorkflow[]> {
   maxInterruptions?: number
   /** How long `onFailure` may run before the run is failed without waiting for it (reported through onError). Default: 60000. */
   onFailureTimeoutMs?: number
+  /**
+   * Deletes finished runs (with their steps) and events older than these windows (`'7d'`, or
+   * milliseconds), each key optional; absent, nothing is ever deleted. A started engine tries a pass
+   * 5 s after start() and then every minute; of all engines on the storage, one at a time runs it
+   * (a lease in the storage), in transactions of 1,000 runs. A wait receives only events younger
+   * than `events`.
+   */
+  retention?: RetentionPolicy
 }
 
 export interface StopOptions {
@@ -229,6 +238,24 @@ export function buildEngine<const W extends readonly AnyWorkflow[]>(config: Engi
     },
   })
   const scheduler = createScheduler(clock, reportError)
+  const policy = resolveRetention(config.retention)
+  if (policy && !supportsRetention(store)) throw new InvalidArgumentError('retention needs a built-in storage (SQLite or memory); this storage cannot delete runs')
+  const retention = policy && supportsRetention(store)
+    ? createRetention({
+        store,
+        clock,
+        policy,
+        holder: `${describeOwner()} ${crypto.randomUUID()}`,
+        onPass: (event) => {
+          try {
+            hooks.onRetention?.(event)
+          } catch (error) {
+            reportError(error)
+          }
+        },
+        reportError,
+      })
+    : null
   const nextRunId = createUuidV7(() => clock.now())
 
   async function enqueue(name: string, input: unknown, options?: EnqueueOptions): Promise<WorkflowRun> {
@@ -271,13 +298,14 @@ export function buildEngine<const W extends readonly AnyWorkflow[]>(config: Engi
       assertPositive('start(pollIntervalMs)', pollIntervalMs)
       await store.initialize()
       await dispatcher.start(pollIntervalMs)
+      retention?.start()
     },
 
     async stop(options) {
       const timeoutMs = options?.timeoutMs
       if (timeoutMs !== undefined) assertPositive('stop({ timeoutMs })', timeoutMs)
       scheduler.clear()
-      await dispatcher.stop(timeoutMs)
+      await Promise.all([dispatcher.stop(timeoutMs), retention?.stop()])
     },
 
     tick: () => dispatcher.tick(),

@@ -1,3 +1,5 @@
+import type { RetentionPassEvent } from './retention.ts'
+
 /** Lifecycle hooks: observers of what the engine does. They never change a run's outcome. */
 
 export interface StepCompleteEvent {
@@ -28,6 +30,8 @@ export interface EngineHooks {
   onRunComplete?: (event: RunCompleteEvent) => unknown
   /** After a run has been recorded as failed (and its onFailure handler has run). */
   onRunFailed?: (event: RunFailedEvent) => unknown
+  /** After a retention pass of this engine (one that took the retention lease) has finished. */
+  onRetention?: (event: RetentionPassEvent) => unknown
   /** Background failures: scheduled enqueues, poll cycles, heartbeats, throwing hooks and onFailure handlers. */
   onError?: (error: Error) => unknown
 }

@@ -9,7 +9,7 @@
 import { InvalidArgumentError, StorageError } from '../core/errors.ts'
 import { deserialize } from '../core/json.ts'
 import { TERMINAL_STATUSES, type AttemptRecord, type RunDetails, type RunWait, type StepResult } from '../core/types.ts'
-import { newRunDetails, type NewEvent, type ParkResult, type StoredEvent, type AttemptWrite, type ChangeSource, type Claim, type ClaimRequest, type Lease, type LeaseState, type NewRun, type Release, type StepWrite, type Store } from './store.ts'
+import { newRunDetails, type NewEvent, type ParkResult, type StoredEvent, type AttemptWrite, type ChangeSource, type Claim, type ClaimRequest, type Lease, type LeaseState, type NewRun, type Release, type StepWrite, type Store, type PurgeBatchRequest, type PurgeBatchResult } from './store.ts'
 
 /** A run as kept here: its details, with the input as JSON text and an insertion number for ordering. */
 export type RunRow = Omit<RunDetails, 'input'> & { inputJson: string | null; seq: number }
@@ -32,7 +32,9 @@ export class MemoryStore implements Store {
   /** Per run, step name → row; a Map keeps first-insertion order even when a value is replaced. */
   private readonly steps = new Map<string, Map<string, StepRow>>()
   private readonly attempts = new Map<string, AttemptRecord[]>()
-  private readonly events: EventRow[] = []
+  private events: EventRow[] = []
+  private eventSeq = 0
+  private readonly leases = new Map<string, { holder: string; expiresAt: number }>()
   /** `[workflow, idempotencyKey]` as JSON → run id. */
   private readonly idempotencyKeys = new Map<string, string>()
   private closed = false
@@ -220,7 +222,7 @@ export class MemoryStore implements Store {
     this.assertOpen()
     const existing = event.idempotencyKey === null ? undefined : this.events.find((e) => e.name === event.name && e.idempotencyKey === event.idempotencyKey)
     if (existing) return { id: existing.id, created: false, payloadJson: existing.payloadJson }
-    const row: EventRow = { id: this.events.length + 1, name: event.name, key: event.key, payloadJson: event.payloadJson, idempotencyKey: event.idempotencyKey, createdAt: event.now }
+    const row: EventRow = { id: ++this.eventSeq, name: event.name, key: event.key, payloadJson: event.payloadJson, idempotencyKey: event.idempotencyKey, createdAt: event.now }
     this.events.push(row)
     for (const run of this.open) {
       if (run.status === 'waiting' && run.wait?.kind === 'event' && run.wait.event === event.name && run.wait.key === event.key) {
@@ -230,6 +232,51 @@ export class MemoryStore implements Store {
     }
     this.changed()
     return { id: row.id, created: true, payloadJson: row.payloadJson }
+  }
+
+  async purgeFinished({ statuses, finishedBefore, limit }: PurgeBatchRequest): Promise<PurgeBatchResult> {
+    this.assertOpen()
+    if (!Number.isInteger(limit) || limit < 1) throw new InvalidArgumentError(`purge limit must be a positive integer, got ${String(limit)}`)
+    const batch = [...this.runs.values()]
+      .filter((run) => TERMINAL_STATUSES.includes(run.status) && statuses.includes(run.status as never) && run.finishedAt !== null && run.finishedAt < finishedBefore)
+      .sort((a, b) => a.finishedAt! - b.finishedAt!)
+      .slice(0, limit)
+    const result: PurgeBatchResult = { runs: 0, steps: 0, groups: [] }
+    for (const run of batch) {
+      const steps = this.steps.get(run.id)?.size ?? 0
+      this.runs.delete(run.id)
+      this.steps.delete(run.id)
+      this.attempts.delete(run.id)
+      if (run.idempotencyKey !== null) this.idempotencyKeys.delete(JSON.stringify([run.workflow, run.idempotencyKey]))
+      result.runs++
+      result.steps += steps
+      let group = result.groups.find((g) => g.workflow === run.workflow && g.status === run.status)
+      if (!group) result.groups.push((group = { workflow: run.workflow, status: run.status as 'completed', runs: 0, steps: 0 }))
+      group.runs++
+      group.steps += steps
+    }
+    if (result.runs > 0) this.changed()
+    return result
+  }
+
+  async purgeEvents(createdBefore: number, limit: number): Promise<number> {
+    this.assertOpen()
+    const old = new Set(this.events.filter((e) => e.createdAt < createdBefore).sort((a, b) => a.createdAt - b.createdAt).slice(0, limit))
+    if (old.size > 0) this.events = this.events.filter((e) => !old.has(e))
+    return old.size
+  }
+
+  async acquireLease(name: string, holder: string, now: number, ttlMs: number): Promise<boolean> {
+    this.assertOpen()
+    const lease = this.leases.get(name)
+    if (lease && lease.expiresAt > now && lease.holder !== holder) return false
+    this.leases.set(name, { holder, expiresAt: now + ttlMs })
+    return true
+  }
+
+  async releaseLease(name: string, holder: string): Promise<void> {
+    this.assertOpen()
+    if (this.leases.get(name)?.holder === holder) this.leases.delete(name)
   }
 
   async cancel(runId: string, now: number) {

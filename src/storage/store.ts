@@ -105,6 +105,24 @@ export interface Release {
   attemptRecord?: AttemptWrite
 }
 
+/** The statuses a purge may delete. */
+export type FinishedStatus = 'completed' | 'failed' | 'cancelled'
+
+export interface PurgeBatchRequest {
+  statuses: readonly FinishedStatus[]
+  /** Runs that finished strictly before this time. */
+  finishedBefore: number
+  /** At most this many runs in this transaction. */
+  limit: number
+}
+
+/** What one purge batch deleted, with runs and steps by workflow and status. */
+export interface PurgeBatchResult {
+  runs: number
+  steps: number
+  groups: { workflow: string; status: FinishedStatus; runs: number; steps: number }[]
+}
+
 /** An emitted event, as a wait step receives it. */
 export interface StoredEvent {
   id: number
@@ -232,6 +250,29 @@ export interface Store {
 
   /** Names of workflows outside `workflows` that have pending runs (at most `limit`). */
   unknownWorkflows(workflows: readonly string[], limit: number): Promise<string[]>
+
+  /**
+   * Optional (retention and `reflow purge`): finished → deleted, for at most `limit` runs of
+   * `statuses` (a subset of completed, failed, cancelled) that finished strictly before
+   * `finishedBefore`, oldest first, with their steps and attempts, in one transaction. Pending,
+   * running and waiting runs are never deleted (the guard is in the statement). Returns what this
+   * batch deleted; fewer than `limit` runs means nothing more is selected. Callers loop, so each
+   * transaction holds the write lock only briefly.
+   */
+  purgeFinished?(request: PurgeBatchRequest): Promise<PurgeBatchResult>
+
+  /** Optional (retention): deletes at most `limit` events created strictly before `createdBefore`, oldest first. Returns how many. */
+  purgeEvents?(createdBefore: number, limit: number): Promise<number>
+
+  /**
+   * Optional (retention): takes or renews the named lease for `holder` until `now + ttlMs`, when it
+   * is free, expired (`expires <= now`) or already held by `holder`, in one fenced statement: of
+   * several holders racing, at most one has it at any time. True when `holder` now holds it.
+   */
+  acquireLease?(name: string, holder: string, now: number, ttlMs: number): Promise<boolean>
+
+  /** Optional (retention): gives the named lease up, if `holder` still holds it. */
+  releaseLease?(name: string, holder: string): Promise<void>
 
   /**
    * Optional: throws a StorageError when the storage can no longer keep what it acknowledges (its

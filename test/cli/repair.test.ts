@@ -177,3 +177,19 @@ describe('purge', () => {
     expect((await read(db)).statuses.size).toBe(6)
   })
 })
+
+describe('vacuum', () => {
+  test('after a purge, vacuum rewrites the file without its free pages', async () => {
+    const db = copy()
+    const sqlite = new Database(db)
+    sqlite.run("update reflow_steps set output_json = printf('%.*c', 200000, 'x') where run_id in (select id from reflow_runs where status = 'completed')")
+    sqlite.close()
+    expect((await cliJson<any>(['purge', '--older-than', '1s', '--status', 'completed', '--db', db])).runs).toBe(2)
+    const result = await cliJson<any>(['vacuum', '--db', db])
+    expect(result.before.free).toBeGreaterThan(200_000)
+    expect(result.after.free).toBe(0)
+    expect(result.after.bytes).toBeLessThan(result.before.bytes)
+    expect((await read(db)).statuses.size).toBe(4)
+    expect((await cli(['vacuum', '--db', db])).stdout).toMatch(/^Vacuumed: [\d.]+ MB → [\d.]+ MB \([\d.]+ MB was free\)\.\n$/)
+  })
+})

@@ -25,7 +25,7 @@ describe('help, version, usage', () => {
   test('--help works for the CLI and for every command, exit 0', async () => {
     const top = await cli(['--help'])
     expect(top.code).toBe(0)
-    const commands = ['runs', 'show', 'cancel', 'retry', 'purge', 'stats', 'worker', 'enqueue', 'version']
+    const commands = ['runs', 'show', 'cancel', 'retry', 'purge', 'vacuum', 'stats', 'worker', 'enqueue', 'version']
     for (const name of commands) expect(top.stdout).toMatch(new RegExp(`^  ${name}\\s+\\S`, 'm'))
     for (const name of commands) {
       for (const args of [[name, '--help'], [name, '-h'], ['help', name]]) {

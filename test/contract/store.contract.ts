@@ -23,6 +23,7 @@ import { T, type StoreSuite } from './store-fixtures.ts'
 import { readCases } from './store-reads.cases.ts'
 import { transitionCases } from './store-transitions.cases.ts'
 import { waitCases } from './store-waits.cases.ts'
+import { retentionCases } from './store-retention.cases.ts'
 
 export type { ContractHarness, Skip }
 
@@ -73,6 +74,7 @@ export function storeContract(h: ContractHarness, target: StoreTarget): void {
     readCases(suite)
     connectionCases(suite)
     waitCases(suite)
+    retentionCases(suite)
     r.checkSkips()
   })
 }

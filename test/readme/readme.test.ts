@@ -21,6 +21,7 @@ const expectations: string[][] = [
   ['pending\n', 'grace true\n'], // delayed runs and results
   ['approved by ada\n', 'escalated\n', 'waiting\n', 'completed\n'], // sleeping and waiting for events
   ['completed\n', "{\n  accountId: \"acct:ada@example.com\",\n}", 'null'],
+  ['retention: 0 runs and 0 events deleted\n'], // retention
   ['2026-12-30T10:00:00.000Z\n', '1500n\n'], // Upgrading to 0.2: a Date and a BigInt from the previous step
   [], // workflows.ts for the CLI: importing it only defines a workflow
 ]

@@ -67,3 +67,12 @@ where status = 'pending' order by created_at_ms, rowid limit 1`
 /** stats: runs completed since ? (a minute ago) and since ? (an hour ago). (reflow_runs_claim by status) */
 export const selectCompletedSince = `select coalesce(sum(finished_at_ms >= ?), 0) as last_minute, count(*) as last_hour
 from reflow_runs where status = 'completed' and finished_at_ms >= ?`
+
+// Vacuum: rewrite the file without its free pages.
+
+/** vacuum: the file's size and how much of it is free pages (deleted rows' space, reused by later writes). */
+export const selectFileSpace = `select page_count * page_size as bytes, freelist_count * page_size as free
+from pragma_page_count(), pragma_page_size(), pragma_freelist_count()`
+
+/** vacuum: rebuild the file compactly; holds the write lock (and needs as much free disk as the file) while it runs. */
+export const vacuum = 'vacuum'

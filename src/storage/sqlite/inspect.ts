@@ -73,6 +73,14 @@ export interface SQLiteInspector {
   purge(request: PurgeRequest): Promise<PurgeResult>
   /** Counts by workflow and status, the head of the queue, and recent throughput as of `now`. */
   stats(now: number): Promise<RunStats>
+  /** Rebuilds the file without free pages (needs a writable storage); sizes in bytes before and after. */
+  vacuum(): Promise<{ before: FileSpace; after: FileSpace }>
+}
+
+export interface FileSpace {
+  bytes: number
+  /** Bytes in free pages: space deleted rows left, which later writes reuse before the file grows. */
+  free: number
 }
 
 const PURGEABLE_STATUSES: readonly RunStatus[] = ['completed', 'failed', 'cancelled']
@@ -117,6 +125,19 @@ export function createSQLiteInspector(storage: SQLiteStorageCore): SQLiteInspect
         const steps = stmt(q.deletePurgeableSteps).run(...params).changes
         const runs = stmt(q.deletePurgeableRuns).run(...params).changes
         return { runs, steps, groups }
+      })
+    },
+
+    async vacuum() {
+      const space = (stmt: (sql: string) => SqliteStatement): FileSpace => {
+        const row = stmt(q.selectFileSpace).get()
+        return { bytes: Number(row?.bytes ?? 0), free: Number(row?.free ?? 0) }
+      }
+      // Not a write transaction: vacuum cannot run inside one; it takes the write lock itself.
+      return read('Vacuuming the database', (stmt) => {
+        const before = space(stmt)
+        stmt(q.vacuum).run()
+        return { before, after: space(stmt) }
       })
     },
 

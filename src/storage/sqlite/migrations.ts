@@ -128,6 +128,21 @@ create index reflow_events_lookup on reflow_events (name, key, created_at_ms, id
 create unique index reflow_events_idempotency on reflow_events (name, idempotency_key) where idempotency_key is not null;
 `,
   },
+  {
+    // Retention: a named lease so one engine at a time expires old runs, and events found by age.
+    version: 4,
+    sql: `
+-- leases on background duties shared by every engine on the file (retention), taken by a fenced upsert
+create table reflow_leases (
+  name text primary key,
+  holder text not null,
+  expires_at_ms integer not null
+);
+
+-- retention: events oldest first
+create index reflow_events_created on reflow_events (created_at_ms);
+`,
+  },
 ]
 
 /** The newest schema version this code knows. */

@@ -287,3 +287,38 @@ export const selectEventByIdempotencyKey = `select id, payload_json from reflow_
 /** emit: waiting for name ? and key ? → due now (?), in the transaction that stored the event. (reflow_runs_waiting) */
 export const wakeWaitingRuns = `update reflow_runs set available_at_ms = ?, updated_at_ms = ?
 where status = 'waiting' and wait_event = ? and wait_key = ?`
+
+// Retention and purge: finished → deleted in batches; old events; the retention lease.
+
+/**
+ * The statuses a purge may ever delete: the guard every purge statement repeats. The unary `+` keeps
+ * the planner off the (status, available_at_ms) index, which would read every finished run per batch.
+ */
+const FINISHED_GUARD = `+status in ('completed', 'failed', 'cancelled')`
+
+/** purgeFinished: one batch of finished runs of the statuses in the JSON list (?) that finished before ?, oldest first, with step counts. (reflow_runs_finished; reflow_steps primary key prefix) */
+export const selectPurgeBatch = `select id, workflow, status, (select count(*) from reflow_steps where run_id = reflow_runs.id) as steps
+from reflow_runs
+where finished_at_ms < ? and +status in (select value from json_each(?)) and ${FINISHED_GUARD}
+order by finished_at_ms limit ?`
+
+/** purgeFinished: the batch's steps (JSON list of run ids). (reflow_steps primary key prefix) */
+export const deletePurgeBatchSteps = `delete from reflow_steps where run_id in (select value from json_each(?))`
+
+/** purgeFinished: the batch's attempts (JSON list of run ids). (reflow_attempts_run) */
+export const deletePurgeBatchAttempts = `delete from reflow_attempts where run_id in (select value from json_each(?))`
+
+/** purgeFinished: finished → deleted for the batch (JSON list of run ids), never a run that can still change. (primary key) */
+export const deletePurgeBatchRuns = `delete from reflow_runs where id in (select value from json_each(?)) and ${FINISHED_GUARD}`
+
+/** purgeEvents: events created before ?, oldest first, at most ?. (reflow_events_created) */
+export const deleteOldEvents = `delete from reflow_events where id in (
+  select id from reflow_events where created_at_ms < ? order by created_at_ms limit ?)`
+
+/** acquireLease: take the named lease (name, holder, expires) when free, expired at ? or already ours. (primary key) */
+export const acquireLease = `insert into reflow_leases (name, holder, expires_at_ms) values (?, ?, ?)
+on conflict (name) do update set holder = excluded.holder, expires_at_ms = excluded.expires_at_ms
+where reflow_leases.expires_at_ms <= ? or reflow_leases.holder = excluded.holder`
+
+/** releaseLease: give the named lease up if ? still holds it. (primary key) */
+export const releaseLease = `delete from reflow_leases where name = ? and holder = ?`

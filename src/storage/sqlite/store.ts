@@ -12,7 +12,7 @@
 
 import { InvalidArgumentError, StorageError } from '../../core/errors.ts'
 import type { AttemptRecord, RunDetails, RunWait, StepResult } from '../../core/types.ts'
-import { newRunDetails, type NewEvent, type ParkResult, type StoredEvent, type AttemptWrite, type ChangeSource, type Claim, type ClaimRequest, type Lease, type LeaseState, type NewRun, type Release, type StepWrite, type Store } from '../store.ts'
+import { newRunDetails, type NewEvent, type ParkResult, type StoredEvent, type AttemptWrite, type ChangeSource, type Claim, type ClaimRequest, type Lease, type LeaseState, type NewRun, type Release, type StepWrite, type Store, type PurgeBatchRequest, type PurgeBatchResult, type FinishedStatus } from '../store.ts'
 import type { SqlRow, SqlValue } from './driver.ts'
 import type { SqliteConnection } from './connection.ts'
 import * as q from './queries.ts'
@@ -125,6 +125,39 @@ export class SQLiteStore implements Store {
       if (release.attemptRecord) this.insertAttempt(lease.runId, release.attemptRecord)
       return true
     })
+  }
+
+  purgeFinished({ statuses, finishedBefore, limit }: PurgeBatchRequest): Promise<PurgeBatchResult> {
+    if (!Number.isInteger(limit) || limit < 1) throw new InvalidArgumentError(`purge limit must be a positive integer, got ${String(limit)}`)
+    return this.db.write('Purging finished runs', () => {
+      const rows = this.db.stmt(q.selectPurgeBatch).all(finishedBefore, JSON.stringify(statuses), limit)
+      if (rows.length === 0) return { runs: 0, steps: 0, groups: [] }
+      const ids = JSON.stringify(rows.map((row) => row.id as string))
+      const steps = this.db.stmt(q.deletePurgeBatchSteps).run(ids).changes
+      this.db.stmt(q.deletePurgeBatchAttempts).run(ids)
+      const runs = this.db.stmt(q.deletePurgeBatchRuns).run(ids).changes
+      const groups = new Map<string, PurgeBatchResult['groups'][number]>()
+      for (const row of rows) {
+        const key = JSON.stringify([row.workflow, row.status])
+        const group = groups.get(key) ?? { workflow: row.workflow as string, status: row.status as FinishedStatus, runs: 0, steps: 0 }
+        group.runs++
+        group.steps += Number(row.steps)
+        groups.set(key, group)
+      }
+      return { runs, steps, groups: [...groups.values()] }
+    })
+  }
+
+  purgeEvents(createdBefore: number, limit: number): Promise<number> {
+    return this.db.write('Purging old events', () => this.db.stmt(q.deleteOldEvents).run(createdBefore, limit).changes)
+  }
+
+  acquireLease(name: string, holder: string, now: number, ttlMs: number): Promise<boolean> {
+    return this.db.write(`Taking the ${name} lease`, () => this.db.stmt(q.acquireLease).run(name, holder, now + ttlMs, now).changes === 1)
+  }
+
+  releaseLease(name: string, holder: string): Promise<void> {
+    return this.db.write(`Releasing the ${name} lease`, () => void this.db.stmt(q.releaseLease).run(name, holder))
   }
 
   park(lease: Lease, wait: RunWait, now: number): Promise<ParkResult | null> {
