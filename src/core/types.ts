@@ -100,6 +100,8 @@ export interface RunDetails extends WorkflowRun {
   heartbeatAt: number | null
   startedAt: number | null
   finishedAt: number | null
+  /** The schedule and slot (epoch milliseconds) that made the run; absent or null for other runs. */
+  schedule?: { id: string; slotMs: number } | null
 }
 
 /** What a waiting run waits for. Times are epoch milliseconds. */
