@@ -24,7 +24,7 @@ import { assertWellFormed } from '../core/identifiers.ts'
 import { createUuidV7 } from '../core/uuid.ts'
 import { createDispatcher } from './dispatcher.ts'
 import type { EngineHooks } from './hooks.ts'
-import { createScheduler } from './scheduler.ts'
+import { createScheduleRunner, parseDeclarations, type ScheduleDeclaration } from './schedules.ts'
 import { createResultWaiter } from './results.ts'
 import { persistWithRetries } from './persist.ts'
 
@@ -50,7 +50,14 @@ export interface EngineConfig<W extends readonly AnyWorkflow[]> {
   maxInterruptions?: number
   /** How long `onFailure` may run before the run is failed without waiting for it (reported through onError). Default: 60000. */
   onFailureTimeoutMs?: number
+  /**
+   * Persisted schedules: each slot makes one run across every engine sharing the storage. Their
+   * shape is checked by createEngine, their inputs against the workflows' schemas by start().
+   */
+  schedules?: readonly ScheduleDeclaration<WorkflowName<W>>[]
 }
+
+export type { ScheduleDeclaration }
 
 export interface StopOptions {
   /**
@@ -156,7 +163,11 @@ export interface Engine<W extends readonly AnyWorkflow[] = readonly AnyWorkflow[
    * in its history. False if the run is not failed or cancelled.
    */
   retry(runId: string, options?: RetryOptions): Promise<boolean>
-  /** Enqueues `name` with `input` every `intervalMs`; returns an id for `unschedule`. */
+  /**
+   * Enqueues `name` with `input` every `intervalMs` (slots at multiples of it since the epoch);
+   * returns an id for `unschedule`. Persisted under an id derived from name, input and interval:
+   * several engines that register the same schedule make one run per interval between them.
+   */
   schedule<N extends WorkflowName<W>>(name: N, input: WorkflowEnqueueInput<WorkflowNamed<W, N>>, intervalMs: number): string
   /** Removes a schedule; false if the id is unknown. */
   unschedule(scheduleId: string): boolean
@@ -228,8 +239,26 @@ export function buildEngine<const W extends readonly AnyWorkflow[]>(config: Engi
       persist: (write) => persistWithRetries(write, reportError),
     },
   })
-  const scheduler = createScheduler(clock, reportError)
   const nextRunId = createUuidV7(() => clock.now())
+  const scheduler = createScheduleRunner(
+    parseDeclarations(config.schedules, new Set(names), (value, what) => (value === undefined ? null : serialize(value, what))),
+    {
+      store,
+      clock,
+      reportError,
+      onCreated: () => dispatcher.wake(),
+      async makeRun(name, input, idempotencyKey, schedule) {
+        const workflow = registry.get(name)
+        if (!workflow) throw new UnknownWorkflowError(name, names)
+        const inputJson = serialize(await workflow.parseInput(input), `Input of workflow "${name}"`)
+        const now = clock.now()
+        return {
+          id: nextRunId(), workflow: name, inputJson, input: deserialize(inputJson), idempotencyKey, createdAt: now, availableAt: now,
+          firstStep: workflow.steps[0]?.name ?? null, schedule,
+        }
+      },
+    },
+  )
 
   async function enqueue(name: string, input: unknown, options?: EnqueueOptions): Promise<WorkflowRun> {
     const workflow = registry.get(name)
@@ -270,13 +299,14 @@ export function buildEngine<const W extends readonly AnyWorkflow[]>(config: Engi
     async start(pollIntervalMs = DEFAULT_POLL_MS) {
       assertPositive('start(pollIntervalMs)', pollIntervalMs)
       await store.initialize()
+      await scheduler.start(async (name, input) => registry.get(name)!.parseInput(input))
       await dispatcher.start(pollIntervalMs)
     },
 
     async stop(options) {
       const timeoutMs = options?.timeoutMs
       if (timeoutMs !== undefined) assertPositive('stop({ timeoutMs })', timeoutMs)
-      scheduler.clear()
+      await scheduler.stop()
       await dispatcher.stop(timeoutMs)
     },
 
@@ -344,7 +374,7 @@ export function buildEngine<const W extends readonly AnyWorkflow[]>(config: Engi
     schedule(name, input, intervalMs) {
       if (!registry.has(name)) throw new UnknownWorkflowError(String(name), names)
       assertPositive('schedule(intervalMs)', intervalMs)
-      return scheduler.add(intervalMs, () => enqueue(name, input))
+      return scheduler.add(name, input, input === undefined ? null : serialize(input, `Input of schedule of workflow "${name}"`), intervalMs)
     },
 
     unschedule(scheduleId) {
