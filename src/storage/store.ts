@@ -370,7 +370,7 @@ export function newRunDetails(run: NewRun): RunDetails {
     heartbeatAt: null,
     startedAt: null,
     finishedAt: null,
-    ...(run.schedule ? { schedule: { ...run.schedule } } : {}),
+    schedule: run.schedule ? { ...run.schedule } : null,
   }
 }
 

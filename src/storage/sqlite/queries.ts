@@ -11,7 +11,8 @@
  */
 
 const RUN_COLUMNS = `id, workflow, status, input_json, idempotency_key, lease_id, lease_owner, created_at_ms, updated_at_ms,
-  available_at_ms, current_step, attempt, interruptions, heartbeat_at_ms, started_at_ms, finished_at_ms, wait_json`
+  available_at_ms, current_step, attempt, interruptions, heartbeat_at_ms, started_at_ms, finished_at_ms, wait_json,
+  schedule_id, schedule_slot_ms`
 const STEP_COLUMNS = 'run_id, name, status, output_json, error, attempts, created_at_ms, updated_at_ms'
 const ATTEMPT_COLUMNS = `run_id, step_name, attempt, status, started_at_ms, ended_at_ms, error_name, error_message, error_stack`
 
