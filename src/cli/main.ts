@@ -23,6 +23,7 @@ import { createOutput, flushOutput, oneLine, printable, type Output } from './ou
 import { purgeCommand } from './purge.ts'
 import { retryCommand } from './retry.ts'
 import { runsCommand } from './runs.ts'
+import { schedulesCommand } from './schedules.ts'
 import { showCommand } from './show.ts'
 import { statsCommand } from './stats.ts'
 import { versionCommand } from './version.ts'
@@ -35,6 +36,7 @@ const COMMANDS: readonly Command[] = [
   retryCommand,
   purgeCommand,
   statsCommand,
+  schedulesCommand,
   workerCommand,
   enqueueCommand,
   emitCommand,

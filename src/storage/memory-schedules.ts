@@ -5,6 +5,7 @@
  * serialised, so a fire is atomic within the process.
  */
 
+import { deserialize } from '../core/json.ts'
 import type { ScheduleRow, ScheduleStore, SlotOutcome, Store } from './store.ts'
 
 export function createMemorySchedules(store: Pick<Store, 'createRun' | 'getRun'>): ScheduleStore {
@@ -66,6 +67,18 @@ export function createMemorySchedules(store: Pick<Store, 'createRun' | 'getRun'>
         if (!row) return false
         Object.assign(row, { paused, updatedAt: now, nextSlotMs: nextSlotMs ?? row.nextSlotMs })
         return true
+      }),
+    trigger: (id, run, now) =>
+      serial(async () => {
+        const row = rows.get(id)
+        if (!row) return null
+        const made = await store.createRun({
+          id: run.id, workflow: row.workflow, inputJson: row.inputJson, input: deserialize(row.inputJson), idempotencyKey: run.idempotencyKey,
+          createdAt: now, availableAt: now, firstStep: null, schedule: { id, slotMs: now },
+        })
+        if (!made.created) return null
+        row.lastRunId = made.run.id
+        return made.run.id
       }),
   }
 }

@@ -111,6 +111,14 @@ export interface ScheduleStore {
   fire(fire: SlotFire): Promise<SlotOutcome>
   /** Pauses or resumes; resuming moves the next slot to `nextSlotMs` (slots while paused never fire). False for an unknown id. */
   setPaused(id: string, paused: boolean, now: number, nextSlotMs?: number): Promise<boolean>
+  /**
+   * Makes one run outside the slots (`reflow schedules trigger`), in one transaction: pending at
+   * `now`, with the schedule's workflow and input, at no recorded step, naming the schedule with
+   * `now` as its slot, under `run.idempotencyKey`; it becomes the schedule's last run. The
+   * high-water mark and next slot are untouched, and a paused schedule triggers too. Null for an
+   * unknown schedule id or a taken key.
+   */
+  trigger(id: string, run: { id: string; idempotencyKey: string }, now: number): Promise<string | null>
 }
 
 /** Which schedule slot made a run. */

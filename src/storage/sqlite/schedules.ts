@@ -74,5 +74,15 @@ export function createSqliteSchedules(db: SqliteConnection): ScheduleStore {
 
     setPaused: (id, paused, now, nextSlotMs) =>
       db.write(`${paused ? 'Pausing' : 'Resuming'} schedule "${id}"`, () => db.stmt(q.setSchedulePaused).run(paused ? 1 : 0, nextSlotMs ?? null, now, id).changes === 1),
+
+    trigger: (id, run, now) =>
+      db.write(`Triggering schedule "${id}"`, () => {
+        const row = get(id)
+        if (!row) return null
+        const inserted = db.stmt(q.insertScheduledRun).run(run.id, row.workflow, row.inputJson, run.idempotencyKey, now, now, now, null, id, now)
+        if (inserted.changes !== 1) return null
+        db.stmt(q.setScheduleLastRun).run(run.id, id)
+        return run.id
+      }),
   }
 }
