@@ -42,6 +42,7 @@ export type {
   EnqueueOptions,
   ResultOptions,
   RetryOptions,
+  ScheduleDeclaration,
   RunResult,
   StopOptions,
   WorkflowOutput,

@@ -23,6 +23,7 @@ import { createOutput, flushOutput, oneLine, printable, type Output } from './ou
 import { purgeCommand } from './purge.ts'
 import { retryCommand } from './retry.ts'
 import { runsCommand } from './runs.ts'
+import { schedulesCommand } from './schedules.ts'
 import { showCommand } from './show.ts'
 import { statsCommand } from './stats.ts'
 import { vacuumCommand } from './vacuum.ts'
@@ -37,6 +38,7 @@ const COMMANDS: readonly Command[] = [
   purgeCommand,
   vacuumCommand,
   statsCommand,
+  schedulesCommand,
   workerCommand,
   enqueueCommand,
   emitCommand,

@@ -7,6 +7,7 @@
  *            currentStep: string|null, attempt: number, interruptions: number,
  *            wait: { kind: "sleep", step: string, until: number }
  *                | { kind: "event", step: string, event: string, key: string, timeoutAt: number|null } | null,
+ *            schedule: { id: string, slotMs: number } | null,
  *            createdAt: number, updatedAt: number,
  *            startedAt: number|null, finishedAt: number|null, durationMs: number|null },
  *     steps: [{ seq: number, name, status: "completed"|"failed", attempts: number,
@@ -18,7 +19,9 @@
  * lease expires; `status` is one of pending, running, waiting, completed, failed, cancelled. `wait` is
 what a waiting run waits for (a sleep until `until`; an event of that name and key, given up at
 `timeoutAt` unless null); it stays set while the resumed run records that step. `attempt` counts failed attempts of `currentStep` so far. `attempts` lists every
- * failed and interrupted attempt, oldest first, including those before a retry.
+ * failed and interrupted attempt, oldest first, including those before a retry. `schedule` names the
+ * schedule that made the run and its slot (for `reflow schedules trigger`, the time of the trigger);
+ * null for other runs and in databases older than schedules.
  * `input` and `output` are stored values in their tagged JSON form (documented at the top of
  * output.ts): plain JSON as it is, and a Date, Map, Set, BigInt... as an object with one key
  * `"~reflow:<Type>"`, e.g. `{"~reflow:Date":"2026-11-30T10:00:00.000Z"}`, `{"~reflow:Map":[["a",1]]}`;
@@ -94,6 +97,7 @@ function print(
     ['Input', value(run.input)],
   ]
   if (run.idempotencyKey !== null) fields.push(['Key', printable(run.idempotencyKey)])
+  if (run.schedule !== null) fields.push(['From', `schedule ${printable(run.schedule.id)}, slot ${new Date(run.schedule.slotMs).toISOString()}`])
   fields.push(['Created', when(run.createdAt, now)], ['Started', when(run.startedAt, now)])
   if (run.finishedAt !== null) {
     const took = run.durationMs === null ? '' : `, took ${duration(run.durationMs)}`

@@ -100,6 +100,11 @@ export interface RunDetails extends WorkflowRun {
   heartbeatAt: number | null
   startedAt: number | null
   finishedAt: number | null
+  /**
+   * The schedule that made the run and its slot (epoch milliseconds; for `reflow schedules trigger`,
+   * the time of the trigger). Null for other runs, and in databases older than schedules.
+   */
+  schedule: { id: string; slotMs: number } | null
 }
 
 /** What a waiting run waits for. Times are epoch milliseconds. */

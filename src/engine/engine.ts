@@ -24,7 +24,7 @@ import { assertWellFormed } from '../core/identifiers.ts'
 import { createUuidV7 } from '../core/uuid.ts'
 import { createDispatcher } from './dispatcher.ts'
 import type { EngineHooks } from './hooks.ts'
-import { createScheduler } from './scheduler.ts'
+import { createScheduleRunner, parseDeclarations, type ScheduleDeclaration } from './schedules.ts'
 import { createResultWaiter } from './results.ts'
 import { persistWithRetries } from './persist.ts'
 import { createRetention, resolveRetention, supportsRetention, type RetentionPolicy } from './retention.ts'
@@ -59,7 +59,14 @@ export interface EngineConfig<W extends readonly AnyWorkflow[]> {
    * than `events`.
    */
   retention?: RetentionPolicy
+  /**
+   * Persisted schedules: each slot makes one run across every engine sharing the storage. Their
+   * shape is checked by createEngine, their inputs against the workflows' schemas by start().
+   */
+  schedules?: readonly ScheduleDeclaration<WorkflowName<W>>[]
 }
+
+export type { ScheduleDeclaration }
 
 export interface StopOptions {
   /**
@@ -165,7 +172,11 @@ export interface Engine<W extends readonly AnyWorkflow[] = readonly AnyWorkflow[
    * in its history. False if the run is not failed or cancelled.
    */
   retry(runId: string, options?: RetryOptions): Promise<boolean>
-  /** Enqueues `name` with `input` every `intervalMs`; returns an id for `unschedule`. */
+  /**
+   * Enqueues `name` with `input` every `intervalMs` (slots at multiples of it since the epoch);
+   * returns an id for `unschedule`. Persisted under an id derived from name, input and interval:
+   * several engines that register the same schedule make one run per interval between them.
+   */
   schedule<N extends WorkflowName<W>>(name: N, input: WorkflowEnqueueInput<WorkflowNamed<W, N>>, intervalMs: number): string
   /** Removes a schedule; false if the id is unknown. */
   unschedule(scheduleId: string): boolean
@@ -237,7 +248,6 @@ export function buildEngine<const W extends readonly AnyWorkflow[]>(config: Engi
       persist: (write) => persistWithRetries(write, reportError),
     },
   })
-  const scheduler = createScheduler(clock, reportError)
   const policy = resolveRetention(config.retention)
   if (policy && !supportsRetention(store)) throw new InvalidArgumentError('retention needs a built-in storage (SQLite or memory); this storage cannot delete runs')
   const retention = policy && supportsRetention(store)
@@ -257,6 +267,25 @@ export function buildEngine<const W extends readonly AnyWorkflow[]>(config: Engi
       })
     : null
   const nextRunId = createUuidV7(() => clock.now())
+  const scheduler = createScheduleRunner(
+    parseDeclarations(config.schedules, new Set(names), (value, what) => (value === undefined ? null : serialize(value, what))),
+    {
+      store,
+      clock,
+      reportError,
+      onCreated: () => dispatcher.wake(),
+      async makeRun(name, input, idempotencyKey, schedule) {
+        const workflow = registry.get(name)
+        if (!workflow) throw new UnknownWorkflowError(name, names)
+        const inputJson = serialize(await workflow.parseInput(input), `Input of workflow "${name}"`)
+        const now = clock.now()
+        return {
+          id: nextRunId(), workflow: name, inputJson, input: deserialize(inputJson), idempotencyKey, createdAt: now, availableAt: now,
+          firstStep: workflow.steps[0]?.name ?? null, schedule,
+        }
+      },
+    },
+  )
 
   async function enqueue(name: string, input: unknown, options?: EnqueueOptions): Promise<WorkflowRun> {
     const workflow = registry.get(name)
@@ -297,6 +326,7 @@ export function buildEngine<const W extends readonly AnyWorkflow[]>(config: Engi
     async start(pollIntervalMs = DEFAULT_POLL_MS) {
       assertPositive('start(pollIntervalMs)', pollIntervalMs)
       await store.initialize()
+      await scheduler.start(async (name, input) => registry.get(name)!.parseInput(input))
       await dispatcher.start(pollIntervalMs)
       retention?.start()
     },
@@ -304,7 +334,7 @@ export function buildEngine<const W extends readonly AnyWorkflow[]>(config: Engi
     async stop(options) {
       const timeoutMs = options?.timeoutMs
       if (timeoutMs !== undefined) assertPositive('stop({ timeoutMs })', timeoutMs)
-      scheduler.clear()
+      await scheduler.stop()
       await Promise.all([dispatcher.stop(timeoutMs), retention?.stop()])
     },
 
@@ -372,7 +402,7 @@ export function buildEngine<const W extends readonly AnyWorkflow[]>(config: Engi
     schedule(name, input, intervalMs) {
       if (!registry.has(name)) throw new UnknownWorkflowError(String(name), names)
       assertPositive('schedule(intervalMs)', intervalMs)
-      return scheduler.add(intervalMs, () => enqueue(name, input))
+      return scheduler.add(name, input, input === undefined ? null : serialize(input, `Input of schedule of workflow "${name}"`), intervalMs)
     },
 
     unschedule(scheduleId) {

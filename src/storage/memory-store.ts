@@ -9,7 +9,8 @@
 import { InvalidArgumentError, StorageError } from '../core/errors.ts'
 import { deserialize } from '../core/json.ts'
 import { TERMINAL_STATUSES, type AttemptRecord, type RunDetails, type RunWait, type StepResult } from '../core/types.ts'
-import { newRunDetails, type NewEvent, type ParkResult, type StoredEvent, type AttemptWrite, type ChangeSource, type Claim, type ClaimRequest, type Lease, type LeaseState, type NewRun, type Release, type StepWrite, type Store, type PurgeBatchRequest, type PurgeBatchResult } from './store.ts'
+import { newRunDetails, type NewEvent, type ParkResult, type StoredEvent, type AttemptWrite, type ChangeSource, type Claim, type ClaimRequest, type Lease, type LeaseState, type NewRun, type Release, type StepWrite, type Store, type PurgeBatchRequest, type PurgeBatchResult, type ScheduleStore } from './store.ts'
+import { createMemorySchedules } from './memory-schedules.ts'
 
 /** A run as kept here: its details, with the input as JSON text and an insertion number for ordering. */
 export type RunRow = Omit<RunDetails, 'input'> & { inputJson: string | null; seq: number }
@@ -53,6 +54,8 @@ export class MemoryStore implements Store {
       return () => void this.listeners.delete(listener)
     },
   }
+
+  readonly schedules: ScheduleStore = createMemorySchedules(this)
 
   async initialize(): Promise<void> {
     this.assertOpen()

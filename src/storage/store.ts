@@ -41,6 +41,90 @@ export interface NewRun {
   availableAt: number
   /** The workflow's first step (null for a workflow without steps). */
   firstStep: string | null
+  /** The schedule and slot that made the run, if a schedule did. */
+  schedule?: RunSchedule | null
+}
+
+/** A schedule as stored (reflow_schedules): its definition and its high-water mark. */
+export interface ScheduleRow {
+  id: string
+  workflow: string
+  /** The spec as the engine wrote it: `{"cron":"0 3 * * *","timezone":"Europe/Paris"}` or `{"everyMs":900000}`, with catchup and overlap. */
+  specJson: string
+  inputJson: string | null
+  /** Declared in createEngine's `schedules` (an engine that starts removes declared rows it no longer declares), or made by engine.schedule(). */
+  declared: boolean
+  /** The newest slot fired or skipped: the high-water mark. No slot at or before it fires again. */
+  lastSlotMs: number | null
+  /** The first slot not yet fired or skipped. */
+  nextSlotMs: number
+  paused: boolean
+  lastRunId: string | null
+  /** Slots skipped so far (missed beyond the catch-up window, or overlapping an unfinished run). */
+  skippedCount: number
+  lastSkippedSlotMs: number | null
+  updatedAt: number
+}
+
+/** What an engine writes when it starts or registers a schedule. */
+export interface ScheduleDefinition {
+  id: string
+  workflow: string
+  specJson: string
+  inputJson: string | null
+  declared: boolean
+  /** The first slot after now, under this spec: stored for a new or changed schedule. */
+  nextSlotMs: number
+}
+
+/** One due slot to fire: advance the high-water mark to `slotMs` and create `run` (whose key names the slot). */
+export interface SlotFire {
+  scheduleId: string
+  slotMs: number
+  nextSlotMs: number
+  /** Older slots skipped on the way (beyond the catch-up window). */
+  skipped: { count: number; lastSlotMs: number } | null
+  /** skip: create nothing while the schedule's last run is unfinished (the slot counts as skipped). */
+  overlap: 'skip' | 'allow'
+  /** null: skip this slot (the catch-up window is 0). */
+  run: NewRun | null
+  now: number
+}
+
+/** created: this call made the slot's run; skipped: the slot was recorded as skipped; taken: another engine had it (or the schedule is paused or gone). */
+export type SlotOutcome = { outcome: 'created'; runId: string } | { outcome: 'skipped' | 'taken' }
+
+/** Persisted schedules: every method is one transaction. */
+export interface ScheduleStore {
+  list(): Promise<ScheduleRow[]>
+  get(id: string): Promise<ScheduleRow | null>
+  /** Inserts the schedule, or updates it when its workflow, spec or input changed (taking `nextSlotMs`); else writes nothing. */
+  upsert(definition: ScheduleDefinition, now: number): Promise<ScheduleRow>
+  /** Deletes the declared schedules not in `keep`; returns their ids. */
+  removeDeclared(keep: readonly string[]): Promise<string[]>
+  /**
+   * Fires one slot: only when the schedule exists, is not paused and its high-water mark is older
+   * than the slot, advances the mark and creates the run, in one transaction (the run's
+   * idempotency key, unique per workflow, is the second guard). Of several engines firing the same
+   * slot, one gets `created`.
+   */
+  fire(fire: SlotFire): Promise<SlotOutcome>
+  /** Pauses or resumes; resuming moves the next slot to `nextSlotMs` (slots while paused never fire). False for an unknown id. */
+  setPaused(id: string, paused: boolean, now: number, nextSlotMs?: number): Promise<boolean>
+  /**
+   * Makes one run outside the slots (`reflow schedules trigger`), in one transaction: pending at
+   * `now`, with the schedule's workflow and input, at no recorded step, naming the schedule with
+   * `now` as its slot, under `run.idempotencyKey`; it becomes the schedule's last run. The
+   * high-water mark and next slot are untouched, and a paused schedule triggers too. Null for an
+   * unknown schedule id or a taken key.
+   */
+  trigger(id: string, run: { id: string; idempotencyKey: string }, now: number): Promise<string | null>
+}
+
+/** Which schedule slot made a run. */
+export interface RunSchedule {
+  id: string
+  slotMs: number
 }
 
 export interface ClaimRequest {
@@ -284,6 +368,9 @@ export interface Store {
   /** Present when other connections' writes can be noticed cheaply. */
   readonly changes?: ChangeSource | undefined
 
+  /** Persisted schedules; absent for a user's own StorageAdapter (the engine then keeps them in memory). */
+  readonly schedules?: ScheduleStore | undefined
+
   /** Releases the store's resources; later calls fail. */
   close?(): void
 }
@@ -332,6 +419,7 @@ export function newRunDetails(run: NewRun): RunDetails {
     heartbeatAt: null,
     startedAt: null,
     finishedAt: null,
+    schedule: run.schedule ? { ...run.schedule } : null,
   }
 }
 

@@ -43,6 +43,7 @@ export function wrapAdapter(adapter: StorageAdapter): Store {
       leaseOwner: null,
       heartbeatAt: null,
       startedAt: null,
+      schedule: null,
       finishedAt: null,
     }
   }

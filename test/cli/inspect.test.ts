@@ -117,6 +117,7 @@ describe('show', () => {
       attempt: 0,
       interruptions: 0,
       wait: null,
+      schedule: null,
       leaseId: null,
       leaseOwner: expect.stringMatching(/^pid \d+ on /),
       heartbeatAt: expect.any(Number),

@@ -86,6 +86,7 @@ export function claimCases({ group, test, open, it }: StoreSuite): void {
         heartbeatAt: null,
         startedAt: null,
         finishedAt: null,
+        schedule: null,
       }
       assert.deepEqual(result, { run: expected, created: true })
       assert.deepEqual(await s.getRun('r1'), expected)
@@ -157,6 +158,7 @@ export function claimCases({ group, test, open, it }: StoreSuite): void {
         heartbeatAt: T + 100,
         startedAt: T + 100,
         finishedAt: null,
+        schedule: null,
         steps: [],
       }
       assert.deepEqual(a, expected)

@@ -20,6 +20,7 @@ const expectations: string[][] = [
   ['completed ', 'true ch_ORD_1\n', '"charge: ok"', '"fulfill: {\\"shipped\\":true,\\"chargeId\\":\\"ch_ORD_1\\"}"'],
   ['pending\n', 'grace true\n'], // delayed runs and results
   ['approved by ada\n', 'escalated\n', 'waiting\n', 'completed\n'], // sleeping and waiting for events
+  ['4 runs\n'], // schedules: 4 quarter-hour slots from two engines (03:00 in Paris is not reached)
   ['completed\n', "{\n  accountId: \"acct:ada@example.com\",\n}", 'null'],
   ['retention: 0 runs and 0 events deleted\n'], // retention
   ['2026-12-30T10:00:00.000Z\n', '1500n\n'], // Upgrading to 0.2: a Date and a BigInt from the previous step

@@ -143,6 +143,31 @@ create table reflow_leases (
 create index reflow_events_created on reflow_events (created_at_ms);
 `,
   },
+  {
+    // Persisted schedules (numbered 5: 4 is reserved for retention, developed in parallel). One row
+    // per schedule with its high-water mark; each run a slot made names its schedule and slot.
+    version: 5,
+    sql: `
+create table reflow_schedules (
+  id text primary key,
+  workflow text not null,
+  spec_json text not null,
+  input_json text,
+  declared integer not null,
+  last_slot_ms integer,
+  next_slot_ms integer not null,
+  paused integer not null default 0,
+  last_run_id text,
+  skipped_count integer not null default 0,
+  last_skipped_slot_ms integer,
+  created_at_ms integer not null,
+  updated_at_ms integer not null
+);
+
+alter table reflow_runs add column schedule_id text;
+alter table reflow_runs add column schedule_slot_ms integer;
+`,
+  },
 ]
 
 /** The newest schema version this code knows. */

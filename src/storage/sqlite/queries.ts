@@ -11,7 +11,8 @@
  */
 
 const RUN_COLUMNS = `id, workflow, status, input_json, idempotency_key, lease_id, lease_owner, created_at_ms, updated_at_ms,
-  available_at_ms, current_step, attempt, interruptions, heartbeat_at_ms, started_at_ms, finished_at_ms, wait_json`
+  available_at_ms, current_step, attempt, interruptions, heartbeat_at_ms, started_at_ms, finished_at_ms, wait_json,
+  schedule_id, schedule_slot_ms`
 const STEP_COLUMNS = 'run_id, name, status, output_json, error, attempts, created_at_ms, updated_at_ms'
 const ATTEMPT_COLUMNS = `run_id, step_name, attempt, status, started_at_ms, ended_at_ms, error_name, error_message, error_stack`
 
@@ -322,3 +323,56 @@ where reflow_leases.expires_at_ms <= ? or reflow_leases.holder = excluded.holder
 
 /** releaseLease: give the named lease up if ? still holds it. (primary key) */
 export const releaseLease = `delete from reflow_leases where name = ? and holder = ?`
+
+// Schedules.
+
+const SCHEDULE_COLUMNS = `id, workflow, spec_json, input_json, declared, last_slot_ms, next_slot_ms, paused, last_run_id,
+  skipped_count, last_skipped_slot_ms, updated_at_ms`
+
+/** Schedules list: every schedule by id. (reflow_schedules primary key) */
+export const selectSchedules = `select ${SCHEDULE_COLUMNS} from reflow_schedules order by id`
+
+/** Schedules get. (reflow_schedules primary key) */
+export const selectSchedule = `select ${SCHEDULE_COLUMNS} from reflow_schedules where id = ?`
+
+/** Schedule upsert: a new schedule, or a changed workflow, spec or input with its recomputed next slot. (reflow_schedules primary key) */
+export const upsertSchedule = `insert into reflow_schedules
+  (id, workflow, spec_json, input_json, declared, next_slot_ms, created_at_ms, updated_at_ms)
+values (?, ?, ?, ?, ?, ?, ?, ?)
+on conflict (id) do update set workflow = excluded.workflow, spec_json = excluded.spec_json, input_json = excluded.input_json,
+  declared = excluded.declared, next_slot_ms = excluded.next_slot_ms, updated_at_ms = excluded.updated_at_ms
+where workflow is not excluded.workflow or spec_json is not excluded.spec_json or input_json is not excluded.input_json
+  or declared is not excluded.declared`
+
+/** Schedule removal: one declared schedule. (reflow_schedules primary key) */
+export const deleteDeclaredSchedule = `delete from reflow_schedules where id = ? and declared = 1`
+
+/** Declared schedule ids, for removal of those no longer declared. (reflow_schedules scan) */
+export const selectDeclaredScheduleIds = `select id from reflow_schedules where declared = 1`
+
+/**
+ * Fire a slot, the first guard: advance the high-water mark to ? only while it is older (and the
+ * schedule is not paused), adding skipped slots. (reflow_schedules primary key)
+ */
+export const advanceSchedule = `update reflow_schedules set last_slot_ms = ?, next_slot_ms = ?,
+  skipped_count = skipped_count + ?, last_skipped_slot_ms = coalesce(?, last_skipped_slot_ms), updated_at_ms = ?
+where id = ? and paused = 0 and (last_slot_ms is null or last_slot_ms < ?)`
+
+/** Fire a slot with overlap skip: is the schedule's last run unfinished? (reflow_schedules, reflow_runs primary keys) */
+export const selectScheduleLastRunOpen = `select 1 as open from reflow_schedules s join reflow_runs r on r.id = s.last_run_id
+where s.id = ? and r.status in ('pending', 'running', 'waiting')`
+
+/** Fire a slot: the run it made. (reflow_schedules primary key) */
+export const setScheduleLastRun = `update reflow_schedules set last_run_id = ? where id = ?`
+
+/** Fire a slot, overlap: record the slot as skipped. (reflow_schedules primary key) */
+export const skipScheduleSlot = `update reflow_schedules set skipped_count = skipped_count + 1, last_skipped_slot_ms = ? where id = ?`
+
+/** createRun by a schedule: none → pending, naming the schedule and slot; a taken key inserts nothing. (unique reflow_runs_idempotency) */
+export const insertScheduledRun = `insert into reflow_runs
+  (id, workflow, status, input_json, idempotency_key, created_at_ms, updated_at_ms, available_at_ms, current_step, schedule_id, schedule_slot_ms)
+values (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)
+on conflict (workflow, idempotency_key) where idempotency_key is not null do nothing`
+
+/** Pause or resume (resume takes a new next slot, else it is kept). (reflow_schedules primary key) */
+export const setSchedulePaused = `update reflow_schedules set paused = ?, next_slot_ms = coalesce(?, next_slot_ms), updated_at_ms = ? where id = ?`

@@ -24,6 +24,7 @@ export function toRun(row: SqlRow): RunDetails {
     heartbeatAt: optionalNumber(row.heartbeat_at_ms),
     startedAt: optionalNumber(row.started_at_ms),
     finishedAt: optionalNumber(row.finished_at_ms),
+    schedule: row.schedule_id == null ? null : { id: row.schedule_id as string, slotMs: Number(row.schedule_slot_ms) },
   }
 }
 

@@ -12,10 +12,11 @@
 
 import { InvalidArgumentError, StorageError } from '../../core/errors.ts'
 import type { AttemptRecord, RunDetails, RunWait, StepResult } from '../../core/types.ts'
-import { newRunDetails, type NewEvent, type ParkResult, type StoredEvent, type AttemptWrite, type ChangeSource, type Claim, type ClaimRequest, type Lease, type LeaseState, type NewRun, type Release, type StepWrite, type Store, type PurgeBatchRequest, type PurgeBatchResult, type FinishedStatus } from '../store.ts'
+import { newRunDetails, type NewEvent, type ParkResult, type StoredEvent, type AttemptWrite, type ChangeSource, type Claim, type ClaimRequest, type Lease, type LeaseState, type NewRun, type Release, type StepWrite, type Store, type PurgeBatchRequest, type PurgeBatchResult, type FinishedStatus, type ScheduleStore } from '../store.ts'
 import type { SqlRow, SqlValue } from './driver.ts'
 import type { SqliteConnection } from './connection.ts'
 import * as q from './queries.ts'
+import { createSqliteSchedules } from './schedules.ts'
 import { toAttempt, toClaim, toRun, toStep } from './rows.ts'
 
 interface NamedSql {
@@ -30,6 +31,7 @@ interface NamedSql {
 
 export class SQLiteStore implements Store {
   readonly changes: ChangeSource
+  readonly schedules: ScheduleStore
   private readonly namedSql = new Map<number, NamedSql>()
   private readonly stepsSql = new Map<number, string>()
 
@@ -38,6 +40,7 @@ export class SQLiteStore implements Store {
       version: () => db.dataVersion(),
       watch: (onChange) => db.watchChanges(onChange),
     }
+    this.schedules = createSqliteSchedules(db)
   }
 
   async initialize(): Promise<void> {
