@@ -273,6 +273,7 @@ export function buildEngine<const W extends readonly AnyWorkflow[]>(config: Engi
       store,
       clock,
       reportError,
+      workflows: names,
       onCreated: () => dispatcher.wake(),
       async makeRun(name, input, idempotencyKey, schedule) {
         const workflow = registry.get(name)

@@ -47,6 +47,8 @@ export interface ScheduleRunnerDeps {
   store: Store
   clock: Clock
   reportError: (error: unknown) => void
+  /** The workflows this engine registers: it removes only their schedules that its code no longer declares. */
+  workflows: readonly string[]
   /** Validates the input and builds the run of one slot (throws a ValidationError for bad input). */
   makeRun: (workflow: string, input: unknown, idempotencyKey: string, schedule: { id: string; slotMs: number }) => Promise<NewRun>
   onCreated: () => void
@@ -172,7 +174,7 @@ export function createScheduleRunner(declared: Active[], deps: ScheduleRunnerDep
       for (const a of declared) {
         await schedules.upsert({ id: a.id, workflow: a.workflow, specJson: a.specJson, inputJson: a.inputJson, declared: true, nextSlotMs: nextSlot(a.spec, now) ?? Number.MAX_SAFE_INTEGER }, now)
       }
-      await schedules.removeDeclared(declared.map((a) => a.id))
+      await schedules.removeDeclared(declared.map((a) => a.id), deps.workflows)
       for (const a of declared) running.set(a.id, a)
       fireAll()
       arm()

@@ -34,9 +34,9 @@ export function createMemorySchedules(store: Pick<Store, 'createRun' | 'getRun'>
         }
         return copy(rows.get(d.id))!
       }),
-    removeDeclared: (keep) =>
+    removeDeclared: (keep, workflows) =>
       serial(() => {
-        const removed = [...rows.values()].filter((r) => r.declared && !keep.includes(r.id)).map((r) => r.id)
+        const removed = [...rows.values()].filter((r) => r.declared && workflows.includes(r.workflow) && !keep.includes(r.id)).map((r) => r.id)
         for (const id of removed) rows.delete(id)
         return removed
       }),

@@ -100,8 +100,11 @@ export interface ScheduleStore {
   get(id: string): Promise<ScheduleRow | null>
   /** Inserts the schedule, or updates it when its workflow, spec or input changed (taking `nextSlotMs`); else writes nothing. */
   upsert(definition: ScheduleDefinition, now: number): Promise<ScheduleRow>
-  /** Deletes the declared schedules not in `keep`; returns their ids. */
-  removeDeclared(keep: readonly string[]): Promise<string[]>
+  /**
+   * Deletes the declared schedules of `workflows` not in `keep` (an engine speaks only for the
+   * workflows it registers); returns their ids. Writes nothing when there is nothing to delete.
+   */
+  removeDeclared(keep: readonly string[], workflows: readonly string[]): Promise<string[]>
   /**
    * Fires one slot: only when the schedule exists, is not paused and its high-water mark is older
    * than the slot, advances the mark and creates the run, in one transaction (the run's

@@ -126,6 +126,19 @@ describe('declared schedules', () => {
   })
 })
 
+test("an engine speaks only for its own workflows: one without schedules leaves another workflow's schedules alone", async () => {
+  const file = newFile()
+  const clock = new ManualClock(Date.UTC(2026, 0, 1))
+  const email = createWorkflow({ name: 'email', input: z.object({}) }).step('send', () => 1)
+  const reports = engineOn(file, clock, [{ id: 'nightly', workflow: 'report', cron: '0 3 * * *', input: { kind: 'n' } }])
+  await reports.engine.start(3_600_000)
+  const mailer = createEngine({ storage: new SQLiteStorage(file), workflows: [email], clock })
+  await mailer.start(3_600_000)
+  expect((await reports.storage[STORE]().schedules!.list()).map((s) => s.id)).toEqual(['nightly'])
+  await mailer.stop()
+  await reports.engine.stop()
+})
+
 describe('cron slots in a time zone with DST', () => {
   const spec = parseSlotSpec('test', { cron: '30 2 * * *', timezone: 'Europe/Paris' })
   const days = (from: number, n: number) => {

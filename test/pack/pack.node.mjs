@@ -7,7 +7,8 @@
  * better-sqlite3 is not installed from the registry: it is copied, already built, from this
  * repository's node_modules (its JavaScript, its native addon, and its runtime dependency `bindings`
  * with file-uri-to-path), which saves the minute a source build takes and needs no network. zod
- * is copied the same way. Everything else comes from the tarball through `npm install`.
+ * is copied the same way, and so is croner, the package's one runtime dependency, which the offline
+ * install then finds in place. Everything else comes from the tarball through `npm install`.
  * Needs dist/ built first (`bun run test:node` does it).
  */
 
@@ -107,6 +108,8 @@ describe('the packed tarball', () => {
   })
 
   test('installs with npm into a fresh project', () => {
+    // The one runtime dependency, already in place as npm would fetch it (the install is offline).
+    copyPackage('croner')
     npm(['install', '--offline', '--no-audit', '--no-fund', tarball], project)
     const installed = JSON.parse(fs.readFileSync(path.join(project, 'node_modules/reflow-ts/package.json'), 'utf8'))
     assert.equal(installed.version, pkg.version)

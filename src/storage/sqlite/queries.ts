@@ -348,7 +348,7 @@ where workflow is not excluded.workflow or spec_json is not excluded.spec_json o
 export const deleteDeclaredSchedule = `delete from reflow_schedules where id = ? and declared = 1`
 
 /** Declared schedule ids, for removal of those no longer declared. (reflow_schedules scan) */
-export const selectDeclaredScheduleIds = `select id from reflow_schedules where declared = 1`
+export const selectDeclaredSchedules = `select id, workflow from reflow_schedules where declared = 1`
 
 /**
  * Fire a slot, the first guard: advance the high-water mark to ? only while it is older (and the

@@ -44,13 +44,17 @@ export function createSqliteSchedules(db: SqliteConnection): ScheduleStore {
         return get(d.id)!
       }),
 
-    removeDeclared: (keep) =>
-      db.write('Removing schedules no longer declared', () => {
-        const kept = new Set(keep)
-        const removed = db.stmt(q.selectDeclaredScheduleIds).all().map((r) => r.id as string).filter((id) => !kept.has(id))
+    async removeDeclared(keep, workflows) {
+      const kept = new Set(keep)
+      const mine = new Set(workflows)
+      const declared = await db.read('Reading declared schedules', () => db.stmt(q.selectDeclaredSchedules).all())
+      const removed = declared.filter((r) => mine.has(r.workflow as string) && !kept.has(r.id as string)).map((r) => r.id as string)
+      if (removed.length === 0) return []
+      return db.write('Removing schedules no longer declared', () => {
         for (const id of removed) db.stmt(q.deleteDeclaredSchedule).run(id)
         return removed
-      }),
+      })
+    },
 
     fire: (f: SlotFire) =>
       db.write(`Firing slot ${f.slotMs} of schedule "${f.scheduleId}"`, (): SlotOutcome => {
