@@ -92,3 +92,12 @@ export function formatTable(rows: readonly Row[]): string {
   const line = (c: string[]) => c.map((cell, i) => (i === 2 ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join('  ').trimEnd()
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n')
 }
+
+/** This process's CPU use over the next `seconds`, as a percentage of one core. */
+export async function cpuPercentOver(seconds: number): Promise<number> {
+  const cpu0 = process.cpuUsage()
+  const wall0 = performance.now()
+  await sleepMs(seconds * 1000)
+  const cpu = process.cpuUsage(cpu0)
+  return ((cpu.user + cpu.system) / 1000 / (performance.now() - wall0)) * 100
+}

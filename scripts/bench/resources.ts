@@ -8,7 +8,7 @@ import { createEngine } from '../../src/index.ts'
 import { SQLiteStorage } from '../../src/sqlite-bun.ts'
 import { STORE } from '../../src/storage/store.ts'
 import { enqueueMany, noopWorkflow, type Engine } from './engine-runs.ts'
-import { freshDb, sleepMs } from './harness.ts'
+import { cpuPercentOver, freshDb, sleepMs } from './harness.ts'
 
 export interface RssResult {
   runs: number
@@ -84,12 +84,8 @@ export async function measureIdleCpu(seconds: number): Promise<{ cpuPercent: num
   await engine.start()
   await sleepMs(300)
   changeChecks = 0
-  const cpu0 = process.cpuUsage()
-  const wall0 = performance.now()
-  await sleepMs(seconds * 1000)
-  const cpu = process.cpuUsage(cpu0)
-  const wallMs = performance.now() - wall0
+  const cpuPercent = await cpuPercentOver(seconds)
   await engine.stop()
   storage.close()
-  return { cpuPercent: ((cpu.user + cpu.system) / 1000 / wallMs) * 100, changeChecks }
+  return { cpuPercent, changeChecks }
 }

@@ -17,7 +17,7 @@ import path from 'node:path'
 import { createEngine, createWorkflow, defineEvent } from '../../src/index.ts'
 import { SQLiteStorage } from '../../src/sqlite-bun.ts'
 import type { StandardSchemaV1 } from '../../src/workflow/schema.ts'
-import { anyInput, cleanup, epochMs, freshDb, percentile, sleepMs } from './harness.ts'
+import { anyInput, cleanup, cpuPercentOver, epochMs, freshDb, percentile, sleepMs } from './harness.ts'
 
 const tickSchema: StandardSchemaV1<unknown, { t: number }> = {
   '~standard': { version: 1, vendor: 'bench', validate: (value) => ({ value: value as { t: number } }) },
@@ -93,15 +93,11 @@ export async function measureParkedIdleCpu(parked: number, seconds: number, days
   await untilWaiting(db, parked)
   Bun.gc(true)
   await sleepMs(300)
-  const cpu0 = process.cpuUsage()
-  const wall0 = performance.now()
-  await sleepMs(seconds * 1000)
-  const cpu = process.cpuUsage(cpu0)
-  const wallMs = performance.now() - wall0
+  const cpuPercent = await cpuPercentOver(seconds)
   await engine.stop()
   storage.close()
   cleanup()
-  return { cpuPercent: ((cpu.user + cpu.system) / 1000 / wallMs) * 100, parked }
+  return { cpuPercent, parked }
 }
 
 /**
