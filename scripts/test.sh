@@ -10,7 +10,7 @@ echo "== typecheck" >&2
 bunx tsc --noEmit -p tsconfig.json
 
 echo "== bun test" >&2
-bun test --timeout 120000 test/unit test/contract test/engine test/crash test/cli test/readme
+bun test --timeout 120000 test/unit test/contract test/engine test/crash test/inspect test/cli test/readme
 
 echo "== node (contract, crash and race under node --test; the packed tarball from npm)" >&2
 bun run test:node

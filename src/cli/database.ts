@@ -9,7 +9,8 @@
 
 import { existsSync, statSync, type Stats } from 'node:fs'
 import { runtime } from '#cli-runtime'
-import { createSQLiteInspector, type SQLiteInspector } from '../storage/sqlite/inspect.ts'
+import { createInspector, type Inspector } from '../inspect/inspector.ts'
+import { STORE } from '../storage/store.ts'
 import type { SQLiteStorageCore as SQLiteStorage } from '../storage/sqlite/storage.ts'
 import type { WorkflowRun } from '../core/types.ts'
 import { CliError, runIdArgument, type FlagSpec, type ParsedArgs } from './args.ts'
@@ -48,7 +49,7 @@ function fileKind(stats: Stats): string {
 }
 
 /** Opens an existing reflow database read-only and validates it; fails with one clear line otherwise. */
-export async function openReadonly(path: string): Promise<{ storage: SQLiteStorage; inspector: SQLiteInspector }> {
+export async function openReadonly(path: string): Promise<{ storage: SQLiteStorage; inspector: Inspector }> {
   refuseNonRegularFile(path)
   if (!existsSync(path)) throw missing(path)
   const storage = new runtime.SQLiteStorage(path, { readonly: true })
@@ -58,7 +59,7 @@ export async function openReadonly(path: string): Promise<{ storage: SQLiteStora
     storage.close()
     throw error
   }
-  return { storage, inspector: createSQLiteInspector(storage) }
+  return { storage, inspector: createInspector(storage[STORE]()) }
 }
 
 /**

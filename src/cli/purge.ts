@@ -13,9 +13,8 @@
  */
 
 import type { RunStatus } from '../core/types.ts'
-import { purgeInBatches } from '../engine/retention.ts'
-import { STORE, type FinishedStatus } from '../storage/store.ts'
-import { createSQLiteInspector, type PurgeResult } from '../storage/sqlite/inspect.ts'
+import { createInspector, type PurgeResult } from '../inspect/inspector.ts'
+import { STORE } from '../storage/store.ts'
 import { parseStatusList, type ParsedArgs } from './args.ts'
 import type { Command } from './command.ts'
 import { DB_FLAG, JSON_FLAG, databasePath, openReadonly, openWritable } from './database.ts'
@@ -52,9 +51,7 @@ runs are never removed. --dry-run reports what would go and opens the database r
     const path = databasePath(args)
     const storage = dryRun ? (await openReadonly(path)).storage : await openWritable(path, { create: false })
     try {
-      const result: PurgeResult = dryRun
-        ? await createSQLiteInspector(storage).purge({ finishedBefore, statuses, dryRun })
-        : await purgeInBatches(storage[STORE](), { statuses: statuses as FinishedStatus[], finishedBefore })
+      const result = await createInspector(storage[STORE]()).purge({ finishedBefore, statuses, dryRun })
       if (args.boolean('json')) {
         out.json({ dryRun, finishedBefore, statuses, runs: result.runs, steps: result.steps, removed: result.groups })
       } else {

@@ -13,7 +13,7 @@
  */
 
 import { RunStatuses } from '../core/types.ts'
-import type { RunSummary } from '../storage/sqlite/inspect.ts'
+import type { RunSummary } from '../inspect/inspector.ts'
 import { parseStatusList } from './args.ts'
 import type { Command } from './command.ts'
 import { DB_FLAG, JSON_FLAG, databasePath, openReadonly } from './database.ts'
@@ -44,7 +44,7 @@ Opens the database read-only.`,
     const { storage, inspector } = await openReadonly(databasePath(args))
     try {
       const workflow = args.string('workflow')
-      const runs = await inspector.listRuns({ limit, ...(statuses && { statuses }), ...(workflow !== undefined && { workflow }) })
+      const { runs } = await inspector.listRuns({ limit, ...(statuses && { statuses }), ...(workflow !== undefined && { workflow }) })
       const now = Date.now()
       if (args.boolean('json')) out.json(runs.map(toJson))
       else print(runs, now, out)

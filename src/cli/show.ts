@@ -33,7 +33,7 @@ what a waiting run waits for (a sleep until `until`; an event of that name and k
  */
 
 import type { AttemptRecord, RunWait } from '../core/types.ts'
-import type { RunRecord, StepRecord } from '../storage/sqlite/inspect.ts'
+import type { RunView, StepView } from '../inspect/inspector.ts'
 import { CliError, runIdArgument } from './args.ts'
 import type { Command } from './command.ts'
 import { DB_FLAG, JSON_FLAG, databasePath, openReadonly } from './database.ts'
@@ -61,8 +61,7 @@ with --full). Steps not yet reached are not listed. Opens the database read-only
     try {
       const found = await inspector.getRun(runId)
       if (!found) throw new CliError(`no run ${runId} in ${storage.path}`)
-      const steps = found.steps.map((step) => ({ ...step, durationMs: step.updatedAt - step.createdAt }))
-      const run = { ...found.run, durationMs: runDuration(found.run) }
+      const { run, steps } = found
       if (args.boolean('json')) {
         const stored = { ...run, input: storedJson(run.input) }
         out.json({ run: stored, steps: steps.map((step) => ({ ...step, output: storedJson(step.output) })), attempts: found.attempts })
@@ -76,15 +75,9 @@ with --full). Steps not yet reached are not listed. Opens the database read-only
   },
 }
 
-function runDuration(run: RunRecord): number | null {
-  return run.startedAt !== null && run.finishedAt !== null ? run.finishedAt - run.startedAt : null
-}
-
-type ShownStep = StepRecord & { durationMs: number }
-
 function print(
-  run: RunRecord & { durationMs: number | null },
-  steps: ShownStep[],
+  run: RunView,
+  steps: StepView[],
   attempts: AttemptRecord[],
   full: boolean,
   now: number,

@@ -32,7 +32,7 @@ workers are), and how many runs completed in the last minute and hour. Opens the
     const { storage, inspector } = await openReadonly(databasePath(args))
     try {
       const now = Date.now()
-      const stats = await inspector.stats(now)
+      const stats = await inspector.stats({ now, windowsMs: [60_000, 3_600_000] })
       const byWorkflow = new Map<string, Counts>()
       const byStatus = zero()
       for (const { workflow, status, runs } of stats.counts) {
@@ -43,7 +43,8 @@ workers are), and how many runs completed in the last minute and hour. Opens the
       const workflows = [...byWorkflow].map(([workflow, counts]) => ({ workflow, total: sum(counts), byStatus: counts }))
       const oldest = stats.oldestPending
       const oldestPending = oldest ? { ...oldest, ageMs: now - oldest.createdAt } : null
-      const { completedLastMinute, completedLastHour } = stats
+      const completed = (i: number) => (stats.windows[i]?.byWorkflow ?? []).reduce((n, w) => n + w.completed, 0)
+      const [completedLastMinute, completedLastHour] = [completed(0), completed(1)]
       if (args.boolean('json')) {
         out.json({ total: sum(byStatus), byStatus, workflows, oldestPending, completedLastMinute, completedLastHour })
         return 0

@@ -8,7 +8,7 @@
  * --json prints: { before: { bytes: number, free: number }, after: { bytes: number, free: number } }
  */
 
-import { createSQLiteInspector } from '../storage/sqlite/inspect.ts'
+import { vacuumFile } from '../storage/sqlite/vacuum.ts'
 import type { Command } from './command.ts'
 import { DB_FLAG, JSON_FLAG, databasePath, openWritable } from './database.ts'
 
@@ -25,7 +25,7 @@ does not shrink by itself. vacuum rewrites the file compactly. It holds the writ
   async run(args, out) {
     const storage = await openWritable(databasePath(args), { create: false })
     try {
-      const result = await createSQLiteInspector(storage).vacuum()
+      const result = await vacuumFile(storage)
       if (args.boolean('json')) out.json(result)
       else out.line(`Vacuumed: ${mb(result.before.bytes)} → ${mb(result.after.bytes)} (${mb(result.before.free)} was free).`)
       return 0

@@ -9,7 +9,8 @@
 import { InvalidArgumentError, StorageError } from '../core/errors.ts'
 import { deserialize } from '../core/json.ts'
 import { TERMINAL_STATUSES, type AttemptRecord, type RunDetails, type RunWait, type StepResult } from '../core/types.ts'
-import { newRunDetails, type NewEvent, type ParkResult, type StoredEvent, type AttemptWrite, type ChangeSource, type Claim, type ClaimRequest, type Lease, type LeaseState, type NewRun, type Release, type StepWrite, type Store, type PurgeBatchRequest, type PurgeBatchResult, type ScheduleStore } from './store.ts'
+import { newRunDetails, type NewEvent, type ParkResult, type StoredEvent, type AttemptWrite, type ChangeSource, type Claim, type ClaimRequest, type Lease, type LeaseState, type NewRun, type Release, type StepWrite, type Store, type PurgeBatchRequest, type PurgeBatchResult, type ScheduleStore, type RunListQuery, type RunPage, type RunStats, type StatsRequest } from './store.ts'
+import { listMemoryRuns, memoryStats } from './memory-inspect.ts'
 import { createMemorySchedules } from './memory-schedules.ts'
 
 /** A run as kept here: its details, with the input as JSON text and an insertion number for ordering. */
@@ -328,6 +329,16 @@ export class MemoryStore implements Store {
   async getSteps(runId: string) {
     this.assertOpen()
     return this.readSteps(runId)
+  }
+
+  async listRuns(query: RunListQuery): Promise<RunPage> {
+    this.assertOpen()
+    return listMemoryRuns(this.runs.values(), (runId) => this.readSteps(runId), query)
+  }
+
+  async stats(request: StatsRequest): Promise<RunStats> {
+    this.assertOpen()
+    return memoryStats(this.runs.values(), request)
   }
 
   async getAttempts(runId: string) {

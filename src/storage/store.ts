@@ -21,7 +21,8 @@
  */
 
 import { hostname } from 'node:os'
-import type { AttemptRecord, AttemptStatus, RunDetails, RunWait, StepResult } from '../core/types.ts'
+import { InvalidArgumentError } from '../core/errors.ts'
+import type { AttemptRecord, AttemptStatus, RunDetails, RunStatus, RunWait, StepResult } from '../core/types.ts'
 
 /** A lease the engine holds: only its holder may record the run's progress. */
 export interface Lease {
@@ -210,6 +211,59 @@ export interface PurgeBatchResult {
   groups: { workflow: string; status: FinishedStatus; runs: number; steps: number }[]
 }
 
+/** A run as run lists show it (`reflow runs`, the dashboard). Times are epoch milliseconds. */
+export interface RunSummary {
+  id: string
+  workflow: string
+  status: RunStatus
+  /** The run's failed step, or else its last recorded one; null before any step is recorded. */
+  step: { name: string; status: StepResult['status']; attempts: number } | null
+  /** The failed step's error, if the run has one. */
+  error: string | null
+  stepsRecorded: number
+  createdAt: number
+  updatedAt: number
+  startedAt: number | null
+  finishedAt: number | null
+}
+
+/** Which runs a list shows; every filter is optional and they combine with "and". */
+export interface RunListQuery {
+  statuses?: readonly RunStatus[]
+  workflow?: string
+  /** Created at or after this time. */
+  createdAfter?: number
+  /** Created strictly before this time. */
+  createdBefore?: number
+  /** Run ids starting with this text. */
+  idPrefix?: string
+  idempotencyKey?: string
+  /** At most this many runs in the page (a positive integer). */
+  limit: number
+  /** The `nextCursor` of the previous page; absent for the first page. */
+  cursor?: string
+}
+
+/** One page of runs, newest first; `nextCursor` is null on the last page. */
+export interface RunPage {
+  runs: RunSummary[]
+  nextCursor: string | null
+}
+
+export interface StatsRequest {
+  now: number
+  /** Window lengths: completed and failed runs that finished within `now - windowMs` are counted per window. */
+  windowsMs: readonly number[]
+}
+
+export interface RunStats {
+  /** Runs by workflow and status, sorted by workflow then status; only non-zero groups. */
+  counts: { workflow: string; status: RunStatus; runs: number }[]
+  oldestPending: { id: string; workflow: string; createdAt: number } | null
+  /** One entry per requested window, in request order; `byWorkflow` sorted by workflow, only workflows with some. */
+  windows: { windowMs: number; byWorkflow: { workflow: string; completed: number; failed: number }[] }[]
+}
+
 /** An emitted event, as a wait step receives it. */
 export interface StoredEvent {
   id: number
@@ -329,6 +383,16 @@ export interface Store {
   /** A run's failed and interrupted attempts, oldest first. */
   getAttempts(runId: string): Promise<AttemptRecord[]>
 
+  /**
+   * Optional (inspection): one page of runs newest first (by creation time, then id), filtered.
+   * Keyset paging: runs created while a reader pages never shift a later page, so following
+   * `nextCursor` gives no run twice and skips none that existed at the first page. A read.
+   */
+  listRuns?(query: RunListQuery): Promise<RunPage>
+
+  /** Optional (inspection): counts by workflow and status, the oldest pending run, finished runs per window. A read. */
+  stats?(request: StatsRequest): Promise<RunStats>
+
   /** Reads what became of each lease (no write): how cancellation from elsewhere reaches a step. */
   leaseStates(leases: readonly Lease[]): Promise<LeaseState[]>
 
@@ -426,3 +490,24 @@ export function newRunDetails(run: NewRun): RunDetails {
   }
 }
 
+
+/** The opaque cursor of a run page: the last run's creation time and id. */
+export function encodeRunCursor(run: { createdAt: number; id: string }): string {
+  return Buffer.from(JSON.stringify([run.createdAt, run.id])).toString('base64url')
+}
+
+/** Reads a cursor back; an InvalidArgumentError for anything `encodeRunCursor` did not make. */
+export function decodeRunCursor(cursor: string): { createdAt: number; id: string } {
+  try {
+    const [createdAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as unknown[]
+    if (Number.isSafeInteger(createdAt) && typeof id === 'string') return { createdAt: createdAt as number, id }
+  } catch {
+    // falls through to the error below
+  }
+  throw new InvalidArgumentError(`not a run list cursor: ${JSON.stringify(cursor)}`)
+}
+
+/** Checks a list query's limit (a positive integer). */
+export function assertListLimit(limit: number): void {
+  if (!Number.isInteger(limit) || limit < 1) throw new InvalidArgumentError(`limit must be a positive integer, got ${String(limit)}`)
+}

@@ -9,8 +9,8 @@ import { copyFileSync } from 'node:fs'
 import path from 'node:path'
 import { Database } from 'bun:sqlite'
 import { SQLiteStorage } from '../../src/sqlite-bun.ts'
-import { createSQLiteInspector } from '../../src/storage/sqlite/inspect.ts'
-import * as q from '../../src/storage/sqlite/inspect-queries.ts'
+import { createInspector } from '../../src/inspect/inspector.ts'
+import { STORE, type FinishedStatus } from '../../src/storage/store.ts'
 import { populate, type Fixture } from './fixture.ts'
 import { cli, cliJson, reflowBinary, removeTempDirs, tempDir } from './helpers.ts'
 
@@ -154,15 +154,16 @@ describe('purge', () => {
     const sqlite = new Database(db)
     // Even a pending or running run carrying a finish time (which the library never writes) stays.
     sqlite.run("update reflow_runs set finished_at_ms = 1 where status in ('pending', 'running')")
-    const everything = JSON.stringify(['pending', 'running', 'completed', 'failed', 'cancelled'])
-    const future = Date.now() + 86_400_000
-    sqlite.query(q.deletePurgeableSteps).run(everything, future)
-    const { changes } = sqlite.query(q.deletePurgeableRuns).run(everything, future)
-    expect(changes).toBe(4)
-    expect(sqlite.query('select status from reflow_runs order by status').all()).toEqual([{ status: 'pending' }, { status: 'running' }])
     sqlite.close()
+    const everything = ['pending', 'running', 'completed', 'failed', 'cancelled'] as unknown as FinishedStatus[]
+    const future = Date.now() + 86_400_000
     const storage = new SQLiteStorage(db)
-    const inspector = createSQLiteInspector(storage)
+    const { runs } = await storage[STORE]().purgeFinished!({ statuses: everything, finishedBefore: future, limit: 100 })
+    expect(runs).toBe(4)
+    const left = new Database(db)
+    expect(left.query('select status from reflow_runs order by status').all()).toEqual([{ status: 'pending' }, { status: 'running' }])
+    left.close()
+    const inspector = createInspector(storage[STORE]())
     await expect(inspector.purge({ finishedBefore: future, statuses: ['running'], dryRun: false })).rejects.toThrow(/purge statuses must be among/)
     storage.close()
   })

@@ -168,6 +168,14 @@ alter table reflow_runs add column schedule_id text;
 alter table reflow_runs add column schedule_slot_ms integer;
 `,
   },
+  {
+    // Run lists newest first, paged by (created_at_ms, id): without it the first page of an
+    // unfiltered list is a full scan and a sort.
+    version: 6,
+    sql: `
+create index reflow_runs_created on reflow_runs (created_at_ms, id);
+`,
+  },
 ]
 
 /** The newest schema version this code knows. */

@@ -126,7 +126,7 @@ export class SQLiteStorageCore implements StorageAdapter, HasStore {
   }
 
   /**
-   * For reflow's own tools (storage/sqlite/inspect.ts), not for applications: runs `fn` over this
+   * For reflow's own SQLite-only tools (storage/sqlite/vacuum.ts) and tests, not for applications: runs `fn` over this
    * connection's cached statements once the file is open and validated, as a read, or as one
    * operation of a write transaction (refused when opened readonly).
    * @internal

@@ -12,12 +12,15 @@
 
 import { InvalidArgumentError, StorageError } from '../../core/errors.ts'
 import type { AttemptRecord, RunDetails, RunWait, StepResult } from '../../core/types.ts'
-import { newRunDetails, type NewEvent, type ParkResult, type StoredEvent, type AttemptWrite, type ChangeSource, type Claim, type ClaimRequest, type Lease, type LeaseState, type NewRun, type Release, type StepWrite, type Store, type PurgeBatchRequest, type PurgeBatchResult, type FinishedStatus, type ScheduleStore } from '../store.ts'
+import { newRunDetails, type NewEvent, type ParkResult, type StoredEvent, type AttemptWrite, type ChangeSource, type Claim, type ClaimRequest, type Lease, type LeaseState, type NewRun, type Release, type StepWrite, type Store, type PurgeBatchRequest, type PurgeBatchResult, type FinishedStatus, type ScheduleStore, type RunListQuery, type RunPage, type RunStats, type StatsRequest } from '../store.ts'
 import type { SqlRow, SqlValue } from './driver.ts'
 import type { SqliteConnection } from './connection.ts'
 import * as q from './queries.ts'
 import { createSqliteSchedules } from './schedules.ts'
 import { toAttempt, toClaim, toRun, toStep } from './rows.ts'
+import { selectRunDetail } from './inspect-queries.ts'
+import { listRunPage, runStats } from './inspect-reads.ts'
+import { LATEST_SCHEMA_VERSION } from './migrations.ts'
 
 interface NamedSql {
   exists: string
@@ -215,7 +218,9 @@ export class SQLiteStore implements Store {
 
   getRun(runId: string): Promise<RunDetails | null> {
     return this.db.read(`Reading run ${runId}`, () => {
-      const row = this.db.stmt(q.selectRun).get(runId)
+      // A file an older reflow-ts wrote, opened readonly, lacks newer columns: they read as null or 0.
+      const sql = this.db.schemaVersion < LATEST_SCHEMA_VERSION ? selectRunDetail : q.selectRun
+      const row = this.db.stmt(sql).get(runId)
       return row ? toRun(row) : null
     })
   }
@@ -225,7 +230,18 @@ export class SQLiteStore implements Store {
   }
 
   getAttempts(runId: string): Promise<AttemptRecord[]> {
-    return this.db.read(`Reading the attempts of run ${runId}`, () => this.db.stmt(q.selectAttempts).all(runId).map(toAttempt))
+    // Attempts are recorded from schema version 2 on; an older file opened readonly has none.
+    return this.db.read(`Reading the attempts of run ${runId}`, () =>
+      this.db.schemaVersion < 2 ? [] : this.db.stmt(q.selectAttempts).all(runId).map(toAttempt),
+    )
+  }
+
+  listRuns(query: RunListQuery): Promise<RunPage> {
+    return listRunPage(this.db, query)
+  }
+
+  stats(request: StatsRequest): Promise<RunStats> {
+    return runStats(this.db, request)
   }
 
   leaseStates(leases: readonly Lease[]): Promise<LeaseState[]> {

@@ -1,0 +1,92 @@
+/**
+ * The store contract's inspection reads (listRuns, stats) on one SQLite connection, over the SQL in
+ * inspect-queries.ts. They read only columns of schema version 1, so a file an older reflow-ts wrote
+ * reads as it is when opened readonly.
+ */
+
+import type { RunStatus, StepResult } from '../../core/types.ts'
+import {
+  assertListLimit,
+  decodeRunCursor,
+  encodeRunCursor,
+  type RunListQuery,
+  type RunPage,
+  type RunStats,
+  type RunSummary,
+  type StatsRequest,
+} from '../store.ts'
+import type { SqliteConnection } from './connection.ts'
+import type { SqlRow, SqlValue } from './driver.ts'
+import * as q from './inspect-queries.ts'
+import { optionalNumber } from './rows.ts'
+
+export function listRunPage(db: SqliteConnection, query: RunListQuery): Promise<RunPage> {
+  assertListLimit(query.limit)
+  const cursor = query.cursor === undefined ? null : decodeRunCursor(query.cursor)
+  const statuses = query.statuses && query.statuses.length > 0 ? query.statuses : null
+  const params: SqlValue[] = []
+  if (statuses) params.push(JSON.stringify(statuses))
+  if (query.workflow !== undefined) params.push(query.workflow)
+  if (query.createdAfter !== undefined) params.push(query.createdAfter)
+  if (query.createdBefore !== undefined) params.push(query.createdBefore)
+  if (query.idPrefix !== undefined) params.push(query.idPrefix, query.idPrefix)
+  if (query.idempotencyKey !== undefined) params.push(query.idempotencyKey)
+  if (cursor) params.push(cursor.createdAt, cursor.id)
+  const sql = q.selectRunPage({
+    statuses: statuses !== null,
+    workflow: query.workflow !== undefined,
+    createdAfter: query.createdAfter !== undefined,
+    createdBefore: query.createdBefore !== undefined,
+    idPrefix: query.idPrefix !== undefined,
+    idempotencyKey: query.idempotencyKey !== undefined,
+    cursor: cursor !== null,
+  })
+  return db.read('Listing runs', () => {
+    // One more than the page: whether a next page exists without a second query.
+    const rows = db.stmt(sql).all(...params, query.limit + 1)
+    const runs = rows.slice(0, query.limit).map(toSummary)
+    const last = runs.at(-1)
+    return { runs, nextCursor: rows.length > query.limit && last ? encodeRunCursor(last) : null }
+  })
+}
+
+export function runStats(db: SqliteConnection, { now, windowsMs }: StatsRequest): Promise<RunStats> {
+  return db.read('Counting runs', () => {
+    const oldest = db.stmt(q.selectOldestPending).get()
+    return {
+      counts: db.stmt(q.selectRunCounts).all().map((row) => ({
+        workflow: row.workflow as string,
+        status: row.status as RunStatus,
+        runs: Number(row.runs),
+      })),
+      oldestPending: oldest
+        ? { id: oldest.id as string, workflow: oldest.workflow as string, createdAt: Number(oldest.created_at_ms) }
+        : null,
+      windows: windowsMs.map((windowMs) => ({
+        windowMs,
+        byWorkflow: db.stmt(q.selectFinishedSince).all(now - windowMs).map((row) => ({
+          workflow: row.workflow as string,
+          completed: Number(row.completed),
+          failed: Number(row.failed),
+        })),
+      })),
+    }
+  })
+}
+
+function toSummary(row: SqlRow): RunSummary {
+  return {
+    id: row.id as string,
+    workflow: row.workflow as string,
+    status: row.status as RunStatus,
+    step: row.step_name == null
+      ? null
+      : { name: row.step_name as string, status: row.step_status as StepResult['status'], attempts: Number(row.step_attempts) },
+    error: row.step_status === 'failed' ? ((row.step_error as string | null) ?? null) : null,
+    stepsRecorded: Number(row.steps_recorded),
+    createdAt: Number(row.created_at_ms),
+    updatedAt: Number(row.updated_at_ms),
+    startedAt: optionalNumber(row.started_at_ms),
+    finishedAt: optionalNumber(row.finished_at_ms),
+  }
+}
