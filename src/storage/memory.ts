@@ -12,7 +12,7 @@ import type { ClaimedRun, CreateRunResult, RunStatus, StepResult, WorkflowRun } 
 import type { StorageAdapter } from './adapter.ts'
 import { MemoryStore } from './memory-store.ts'
 import { claimPublicRun, createPublicRun } from './public-records.ts'
-import { describeOwner, STORE, type HasStore, type Store } from './store.ts'
+import { describeOwner, STORE, type Store } from './store.ts'
 
 /** The lease heartbeatRun renews when the run's own length is unknown. */
 const DEFAULT_LEASE_MS = 30_000
@@ -27,7 +27,7 @@ const DEFAULT_LEASE_MS = 30_000
  * const engine = createEngine({ storage: new MemoryStorage(), workflows: [signup] })
  * await engine.start()
  */
-export class MemoryStorage implements StorageAdapter, HasStore {
+export class MemoryStorage implements StorageAdapter {
   private readonly clock: Clock
   private readonly store = new MemoryStore()
   private readonly owner = describeOwner()

@@ -119,6 +119,11 @@ describe('the packed tarball', () => {
       .filter((file) => file.endsWith('.d.ts'))
       .filter((file) => /(['"])\.{1,2}\/[^'"]*\.ts\1/.test(fs.readFileSync(path.join(dist, file), 'utf8')))
     assert.deepEqual(tsSpecifiers, [], 'declarations import .js paths, as the JavaScript does')
+    // Members marked @internal (the store behind a storage, its raw statements) are not published.
+    for (const file of ['storage/sqlite/storage.d.ts', 'storage/memory.d.ts']) {
+      const declared = fs.readFileSync(path.join(dist, file), 'utf8')
+      for (const internal of ['withStatements', 'readonly connection', '[STORE]']) assert.ok(!declared.includes(internal), `${file} hides ${internal}`)
+    }
   })
 
   test('without better-sqlite3, Node imports fine and construction says what to run', async () => {

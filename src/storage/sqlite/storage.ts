@@ -10,7 +10,7 @@ import { InvalidArgumentError } from '../../core/errors.ts'
 import { jsonTextOf } from '../../core/json.ts'
 import { RunStatuses, TERMINAL_STATUSES, workflowRunOf, type ClaimedRun, type CreateRunResult, type RunStatus, type StepResult, type WorkflowRun } from '../../core/types.ts'
 import type { StorageAdapter } from '../adapter.ts'
-import { describeOwner, STORE, type HasStore, type Store } from '../store.ts'
+import { describeOwner, STORE, type Store } from '../store.ts'
 import { SqliteConnection } from './connection.ts'
 import type { SqliteOpener, SqliteStatement } from './driver.ts'
 import * as q from './queries.ts'
@@ -33,7 +33,7 @@ export interface SQLiteStorageOptions {
 
 
 /** StorageAdapter on one SQLite file; bound to a runtime's SQLite module by the entry files. */
-export class SQLiteStorageCore implements StorageAdapter, HasStore {
+export class SQLiteStorageCore implements StorageAdapter {
   readonly path: string
   private readonly clock: Clock
   /** @internal */
