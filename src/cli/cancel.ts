@@ -1,7 +1,8 @@
 /**
  * `reflow cancel RUN_ID`: what `engine.cancel` does, from outside the worker. A pending or waiting
- * run never starts (again); a running run's lease is released, so its worker learns at its next heartbeat or write,
- * aborts the step's signal and records nothing more.
+ * run never starts (again); a running run's lease is released, so its worker (on the same machine:
+ * through the file's change notifications, within milliseconds; else at its next heartbeat or
+ * write) aborts the step's signal with a RunCancelledError and records nothing more.
  *
  * --json prints: { id: string, workflow: string, status: "cancelled", previousStatus: "pending"|"running"|"waiting" }
  */
@@ -15,8 +16,8 @@ export const cancelCommand: Command = {
   name: 'cancel',
   summary: 'Cancel a pending, waiting or running run.',
   usage: 'reflow cancel RUN_ID [--db PATH] [--json]',
-  details: `A pending or waiting run never resumes. A running run loses its lease at once: its worker notices at its
-next heartbeat, aborts the step's signal and records nothing more. Finished runs cannot be
+  details: `A pending or waiting run never resumes. A running run loses its lease at once: its worker notices within
+milliseconds (at its next heartbeat at the latest), aborts the step's signal and records nothing more. Finished runs cannot be
 cancelled (exit 1).`,
   flags: { ...DB_FLAG, ...JSON_FLAG },
   positionals: { min: 1, max: 1, names: 'RUN_ID' },

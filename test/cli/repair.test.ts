@@ -97,6 +97,19 @@ describe('retry', () => {
     }
     expect((await cli(['retry', 'nope', '--db', db])).stderr).toBe(`reflow: no run nope in ${db}\n`)
   })
+
+  test('--from STEP re-runs that recorded step and the ones after it, keeping the steps before it', async () => {
+    const db = copy()
+    const unknown = await cli(['retry', ids.oldFailed, '--from', 'ship', '--db', db])
+    expect(unknown).toEqual({ code: 1, stdout: '', stderr: `reflow: run ${ids.oldFailed} recorded no step "ship" (its recorded steps: "reserve", "charge")\n` })
+    expect((await read(db)).statuses.get(ids.oldFailed)).toBe('failed')
+    expect(await cliJson(['retry', ids.oldFailed, '--from', 'reserve', '--db', db])).toEqual({
+      id: ids.oldFailed, workflow: 'charge', status: 'pending', previousStatus: 'failed', keptSteps: [],
+    })
+    const shown = await cliJson<any>(['show', ids.oldFailed, '--db', db])
+    expect(shown.run).toMatchObject({ status: 'pending', currentStep: 'reserve' })
+    expect(shown.attempts.length).toBeGreaterThan(0)
+  })
 })
 
 describe('purge', () => {
