@@ -103,3 +103,30 @@ test(`${WORKERS} processes claiming batches of ${RUNS} runs, a quarter of them e
   }
   check.close()
 }, 60_000)
+
+test('processes opening one fresh file at the same moment all initialise it (the switch to WAL waits its turn)', async () => {
+  const opener = path.join(dir, 'open.ts')
+  fs.writeFileSync(
+    opener,
+    `import { SQLiteStorage } from ${JSON.stringify(path.resolve(import.meta.dir, '../../src/sqlite-bun.ts'))}
+const [file, at] = process.argv.slice(2)
+while (Date.now() < Number(at)) {}
+const storage = new SQLiteStorage(file!)
+await storage.initialize()
+storage.close()
+console.log('ok')
+`,
+  )
+  for (let round = 0; round < 5; round++) {
+    const file = path.join(dir, `fresh-${round}.db`)
+    const at = String(Date.now() + 700)
+    const results = await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        const child = Bun.spawn([process.execPath, opener, file, at], { stdout: 'pipe', stderr: 'pipe' })
+        const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited])
+        return { code, stdout, stderr: stderr.split('\n')[0] ?? '' }
+      }),
+    )
+    expect(results).toEqual(Array.from({ length: 4 }, () => ({ code: 0, stdout: 'ok\n', stderr: '' })))
+  }
+}, 60_000)

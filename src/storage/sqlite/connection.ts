@@ -25,6 +25,7 @@ export interface ConnectionOptions {
 }
 
 const MEMORY = ':memory:'
+const BUSY_PAUSE_MS = 10
 
 export class SqliteConnection {
   readonly path: string
@@ -216,7 +217,7 @@ export class SqliteConnection {
         return
       }
       // 2. Connection settings; journal_mode is the only one that writes (the file header).
-      driver.exec(q.pragmaJournalModeWal)
+      this.whileBusy(() => driver.exec(q.pragmaJournalModeWal))
       driver.exec(q.pragmaSynchronous(this.synchronous))
       driver.exec(q.pragmaForeignKeysOn)
       // 3. Migrate under the write lock, re-reading the version another process may have advanced.
@@ -230,6 +231,24 @@ export class SqliteConnection {
         this.refuse(`"${this.path}" is not a SQLite database`, error)
       }
       throw this.wrap('Initializing the database', error)
+    }
+  }
+
+  /**
+   * Runs `fn`, trying again for up to the busy timeout while another connection holds the lock it
+   * needs. Switching a new file to WAL takes an exclusive lock that SQLite's busy handler does not
+   * wait for, so processes opening a fresh file at once would otherwise fail. Opening is synchronous:
+   * the pauses block this thread for 10 ms each.
+   */
+  private whileBusy(fn: () => void): void {
+    for (let waited = 0; ; waited += BUSY_PAUSE_MS) {
+      try {
+        return fn()
+      } catch (error) {
+        const busy = (error as { code?: unknown }).code === 'SQLITE_BUSY' || /database is locked/.test(errorMessage(error))
+        if (!busy || waited >= this.busyTimeoutMs) throw error
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, BUSY_PAUSE_MS)
+      }
     }
   }
 
