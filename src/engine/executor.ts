@@ -225,10 +225,13 @@ async function parkFor(
   wait: RunWait,
   due: number | null,
 ): Promise<{ kind: 'stopped' } | { kind: 'event'; event: StoredEvent }> {
-  ctx.finishing(execution)
+  // A sleep always parks, so its slot is as good as free now (the refill joins the park's commit); a
+  // wait for an event may find its event instead and go on, holding its slot.
+  if (wait.kind === 'sleep') ctx.finishing(execution)
   const parked = await write(ctx, execution, () => ctx.store.park(execution.lease, wait, ctx.clock.now()))
   if (parked === null) return { kind: 'stopped' }
   if (!parked.parked) return { kind: 'event', event: parked.event }
+  ctx.finishing(execution)
   if (due !== null) ctx.parked(due)
   return { kind: 'stopped' }
 }

@@ -367,3 +367,30 @@ describe('testEngine', () => {
     expect(done.steps.paid.output).toEqual({ amount: 21, at: new Date(0) })
   })
 })
+
+test('a wait whose event turns up only as it parks goes on holding its slot: concurrency is never exceeded', async () => {
+  let inFlight = 0
+  let maxInFlight = 0
+  const gate = deferred()
+  const wf = createWorkflow({ name: 'order', input })
+    .waitForEvent('paid', paid, { key: () => 'k' })
+    .step('ship', async () => {
+      inFlight++
+      maxInFlight = Math.max(maxInFlight, inFlight)
+      await gate.promise
+      inFlight--
+    })
+  const { engine, storage } = manualEngine({ workflows: [wf] })
+  // Both runs wait for the one event. The look before parking misses it (it arrives between the look and the park): the park finds it.
+  storage[STORE]().findEvent = async () => null
+  await engine.emit(paid, { key: 'k', payload: { amount: 1, at: new Date(0) } })
+  await engine.start(3_600_000)
+  const a = await engine.enqueue('order', { id: 'a' })
+  await until(() => inFlight === 1, 'run a ships')
+  await engine.enqueue('order', { id: 'b' })
+  for (let i = 0; i < 50; i++) await new Promise((resolve) => setImmediate(resolve))
+  expect(maxInFlight).toBe(1)
+  gate.resolve()
+  await until(async () => (await engine.getRunStatus(a.id))?.run.status === 'completed', 'a completes')
+  await engine.stop()
+})
