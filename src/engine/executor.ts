@@ -141,12 +141,7 @@ export async function executeRun(ctx: ExecutorContext, workflow: AnyWorkflow, ex
     }
 
     const result: StepWrite = { name: step.name, status: 'completed', outputJson: json, error: null, attempts: attempt, startedAt, endedAt: clock.now() }
-    if (last) ctx.finishing(execution)
-    if (!(await write(ctx, execution, () => ctx.store.recordStep(execution.lease, result, clock.now(), next)))) return
-    const { onStepComplete } = ctx.hooks
-    if (onStepComplete) {
-      callHook(ctx, () => onStepComplete({ runId: claim.id, workflow: claim.workflow, stepName: step.name, output, attempts: attempt }))
-    }
+    if (!(await recordCompleted(ctx, execution, result, output, next))) return
     prev = output
   }
   const { onRunComplete } = ctx.hooks
@@ -168,7 +163,7 @@ async function waitStep(
   next: { nextStep: string | null; complete: boolean },
 ): Promise<{ kind: 'passed'; output: unknown } | { kind: 'stopped' }> {
   const { clock, store } = ctx
-  const { claim, lease } = execution
+  const { claim } = execution
   const startedAt = clock.now()
   const earlier = claim.wait?.step === step.name ? claim.wait : null
   let wait: RunWait
@@ -206,13 +201,29 @@ async function waitStep(
     else outputJson = serialize(received ? { received: true, payload: deserialize(received.payloadJson) } : { received: false }, `Output of step "${step.name}"`)
   }
   const result: StepWrite = { name: step.name, status: 'completed', outputJson, error: null, attempts: 1, startedAt, endedAt: clock.now(), eventId }
-  if (next.complete) ctx.finishing(execution)
-  if (!(await write(ctx, execution, () => store.recordStep(lease, result, clock.now(), next)))) return { kind: 'stopped' }
   const output = deserialize(outputJson)
-  const { onStepComplete, onRunComplete } = ctx.hooks
-  if (onStepComplete) callHook(ctx, () => onStepComplete({ runId: claim.id, workflow: claim.workflow, stepName: step.name, output, attempts: 1 }))
-  if (next.complete && onRunComplete) callHook(ctx, () => onRunComplete({ runId: claim.id, workflow: claim.workflow }))
-  return next.complete ? { kind: 'stopped' } : { kind: 'passed', output }
+  return (await recordCompleted(ctx, execution, result, output, next)) ? { kind: 'passed', output } : { kind: 'stopped' }
+}
+
+/**
+ * Records a completed step under the lease (with the run's completion when it is the last step, in
+ * the same write) and tells the onStepComplete hook. False when the execution must stop.
+ */
+async function recordCompleted(
+  ctx: ExecutorContext,
+  execution: Execution,
+  result: StepWrite,
+  output: unknown,
+  next: { nextStep: string | null; complete: boolean },
+): Promise<boolean> {
+  if (next.complete) ctx.finishing(execution)
+  if (!(await write(ctx, execution, () => ctx.store.recordStep(execution.lease, result, ctx.clock.now(), next)))) return false
+  const { onStepComplete } = ctx.hooks
+  const { claim } = execution
+  if (onStepComplete) {
+    callHook(ctx, () => onStepComplete({ runId: claim.id, workflow: claim.workflow, stepName: result.name, output, attempts: result.attempts }))
+  }
+  return true
 }
 
 /**
