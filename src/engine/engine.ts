@@ -192,7 +192,7 @@ const DEFAULT_ON_FAILURE_TIMEOUT_MS = 60_000
 const IGNORED_ABORT_GRACE_MS = 10_000
 
 /** The store behind a storage object: its own when it is a built-in one, else the adapter wrapped. */
-export function storeOf(storage: StorageAdapter): Store {
+function storeOf(storage: StorageAdapter): Store {
   return hasStore(storage) ? storage[STORE]() : wrapAdapter(storage)
 }
 

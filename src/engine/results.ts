@@ -30,6 +30,8 @@ export function createResultWaiter(options: { store: Store; registry: ReadonlyMa
   let relook: ReturnType<typeof setTimeout> | undefined
 
   function changed(): void {
+    // Called as every execution ends: nothing to do (and nothing to allocate) while no one waits.
+    if (looks.size === 0) return
     for (const look of [...looks]) look()
   }
 

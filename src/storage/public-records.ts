@@ -11,7 +11,7 @@ import type { Claim, Store } from './store.ts'
 /** The lease a public claim grants when the caller gives no stale time. */
 const DEFAULT_LEASE_MS = 30_000
 
-export function toPublicClaim(claim: Claim): ClaimedRun {
+function toPublicClaim(claim: Claim): ClaimedRun {
   return { ...workflowRunOf(claim), leaseId: claim.leaseId, steps: claim.steps }
 }
 
