@@ -158,7 +158,7 @@ export interface ClaimRequest {
    * pending run is taken even when listed (it was cancelled and retried elsewhere while this engine
    * still executes it): the engine starts it once the older execution has settled.
    */
-  exclude?: { has(runId: string): boolean; readonly size: number }
+  exclude?: { has(runId: string): boolean; keys(): Iterable<string>; readonly size: number }
 }
 
 /** A claimed run: its details under the new lease, with its recorded steps in recording order. */

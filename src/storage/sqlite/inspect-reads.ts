@@ -18,7 +18,7 @@ import {
 import type { SqliteConnection } from './connection.ts'
 import type { SqlRow, SqlValue } from './driver.ts'
 import * as q from './inspect-queries.ts'
-import { optionalNumber } from './rows.ts'
+import { optionalNumber } from '../rows.ts'
 
 export function listRunPage(db: SqliteConnection, query: RunListQuery): Promise<RunPage> {
   assertListLimit(query.limit)

@@ -7,27 +7,10 @@
  */
 
 import type { ScheduleDefinition, ScheduleRow, ScheduleStore, SlotFire, SlotOutcome } from '../store.ts'
-import type { SqlRow } from './driver.ts'
 import type { SqliteConnection } from './connection.ts'
 import * as q from './queries.ts'
-import { optionalNumber } from './rows.ts'
+import { toSchedule } from '../rows.ts'
 
-export function toSchedule(row: SqlRow): ScheduleRow {
-  return {
-    id: row.id as string,
-    workflow: row.workflow as string,
-    specJson: row.spec_json as string,
-    inputJson: (row.input_json as string | null) ?? null,
-    declared: Boolean(row.declared),
-    lastSlotMs: optionalNumber(row.last_slot_ms),
-    nextSlotMs: Number(row.next_slot_ms),
-    paused: Boolean(row.paused),
-    lastRunId: (row.last_run_id as string | null) ?? null,
-    skippedCount: Number(row.skipped_count ?? 0),
-    lastSkippedSlotMs: optionalNumber(row.last_skipped_slot_ms),
-    updatedAt: Number(row.updated_at_ms),
-  }
-}
 
 export function createSqliteSchedules(db: SqliteConnection): ScheduleStore {
   const get = (id: string): ScheduleRow | null => {

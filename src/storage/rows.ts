@@ -1,9 +1,10 @@
-/** Rows of reflow_runs, reflow_steps and reflow_attempts as the store's types. */
+/** Rows of reflow_runs, reflow_steps, reflow_attempts and reflow_schedules as the store's types (SQLite and Postgres alike). */
 
-import { deserialize } from '../../core/json.ts'
-import type { AttemptRecord, AttemptStatus, RunDetails, RunStatus, RunWait, StepResult, StepStatus } from '../../core/types.ts'
-import type { Claim } from '../store.ts'
-import type { SqlRow } from './driver.ts'
+import { deserialize } from '../core/json.ts'
+import type { AttemptRecord, AttemptStatus, RunDetails, RunStatus, RunWait, StepResult, StepStatus } from '../core/types.ts'
+import type { Claim, ScheduleRow } from './store.ts'
+/** A row as a driver returns it: column name → value. */
+export type SqlRow = Record<string, unknown>
 
 export function toRun(row: SqlRow): RunDetails {
   return {
@@ -64,4 +65,21 @@ export function toAttempt(row: SqlRow): AttemptRecord {
 
 export function optionalNumber(value: unknown): number | null {
   return value == null ? null : Number(value)
+}
+
+export function toSchedule(row: SqlRow): ScheduleRow {
+  return {
+    id: row.id as string,
+    workflow: row.workflow as string,
+    specJson: row.spec_json as string,
+    inputJson: (row.input_json as string | null) ?? null,
+    declared: Boolean(row.declared),
+    lastSlotMs: optionalNumber(row.last_slot_ms),
+    nextSlotMs: Number(row.next_slot_ms),
+    paused: Boolean(row.paused),
+    lastRunId: (row.last_run_id as string | null) ?? null,
+    skippedCount: Number(row.skipped_count ?? 0),
+    lastSkippedSlotMs: optionalNumber(row.last_skipped_slot_ms),
+    updatedAt: Number(row.updated_at_ms),
+  }
 }
