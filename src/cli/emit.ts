@@ -87,7 +87,7 @@ database if it does not exist.`,
       }
       return 0
     } finally {
-      storage.close()
+      await storage.close()
     }
   },
 }

@@ -98,7 +98,7 @@ completed). Creates the database if it does not exist.`,
       }
       return result.status === 'completed' ? 0 : 1
     } finally {
-      storage.close()
+      await storage.close()
     }
   },
 }

@@ -59,7 +59,7 @@ runs are never removed. --dry-run reports what would go and opens the database r
       }
       return 0
     } finally {
-      storage.close()
+      await storage.close()
     }
   },
 }

@@ -8,10 +8,9 @@
  */
 
 import { STORE } from '../storage/store.ts'
-import type { SQLiteStorageCore as SQLiteStorage } from '../storage/sqlite/storage.ts'
 import { CliError } from './args.ts'
 import type { Command } from './command.ts'
-import { DB_FLAG, JSON_FLAG, transitionRun } from './database.ts'
+import { DB_FLAG, JSON_FLAG, transitionRun, type CliStorage } from './database.ts'
 import { printable } from './output.ts'
 
 export const retryCommand: Command = {
@@ -26,7 +25,7 @@ step after it run again; the steps before it are kept. Other runs cannot be retr
 
   async run(args, out) {
     const fromStep = args.string('from')
-    const retry = async (storage: SQLiteStorage, id: string) => {
+    const retry = async (storage: CliStorage, id: string) => {
       if (fromStep === undefined) return storage.retryRun(id)
       const recorded = (await storage.getStepResults(id)).map((step) => step.name)
       if (!recorded.includes(fromStep)) {

@@ -50,7 +50,7 @@ Opens the database read-only.`,
       else print(runs, now, out)
       return 0
     } finally {
-      storage.close()
+      await storage.close()
     }
   },
 }

@@ -13,6 +13,9 @@ import pkg from '../../package.json' with { type: 'json' }
 import * as reflow from '../index.ts'
 import * as sqliteBun from '../sqlite-bun.ts'
 import * as testing from '../test.ts'
+import { StorageError } from '../core/errors.ts'
+import type { PgModule } from '../storage/postgres/connection.ts'
+import { PostgresStorageCore } from '../storage/postgres/storage.ts'
 import type { CliRuntime } from './runtime.ts'
 
 /**
@@ -45,6 +48,13 @@ export const runtime: CliRuntime = {
   packageName: pkg.name,
   packageVersion: pkg.version,
   SQLiteStorage: sqliteBun.SQLiteStorage,
+  async openPostgres(url, options) {
+    // A literal specifier: the compiled binary bundles pg, so it needs no install.
+    const pg = await import('pg').catch((error: unknown) => {
+      throw new StorageError('reflow needs the pg package for postgres:// databases, which is not installed. Run: bun add pg', { cause: error })
+    })
+    return new PostgresStorageCore(url, options, ((pg as { default?: unknown }).default ?? pg) as PgModule)
+  },
   importModule(url) {
     provideEmbeddedLibrary()
     return import(url)

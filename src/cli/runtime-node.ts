@@ -19,6 +19,11 @@ export const runtime: CliRuntime = {
   packageName: pkg.name,
   packageVersion: pkg.version,
   SQLiteStorage,
+  async openPostgres(url, options) {
+    // Loaded on demand: better-sqlite3 users need no pg, and pg users no better-sqlite3 build.
+    const { PostgresStorage } = await import('../postgres.ts')
+    return new PostgresStorage(url, options)
+  },
   async importModule(url, file) {
     try {
       return await import(url)

@@ -5,6 +5,7 @@
  * This file declares the shape both provide; it is what TypeScript sees (the "types" condition).
  */
 
+import type { PostgresStorageCore, PostgresStorageOptions } from '../storage/postgres/storage.ts'
 import type { SQLiteStorageCore, SQLiteStorageOptions } from '../storage/sqlite/storage.ts'
 
 export interface CliRuntime {
@@ -16,6 +17,8 @@ export interface CliRuntime {
   readonly packageVersion: string
   /** SQLiteStorage on this runtime's driver (bun:sqlite or better-sqlite3). */
   readonly SQLiteStorage: new (path: string, options?: SQLiteStorageOptions) => SQLiteStorageCore
+  /** PostgresStorage on `pg`, loaded only when a command is given a postgres:// URL (a clear error if it is missing). */
+  openPostgres(url: string, options: PostgresStorageOptions): Promise<PostgresStorageCore>
   /**
    * Imports the user's workflows module; `file` is its path as the user wrote it, for messages. A
    * module this runtime cannot load at all fails with a CliError that says what to do instead.

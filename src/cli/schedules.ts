@@ -16,13 +16,12 @@
 
 import { CliError } from './args.ts'
 import type { Command } from './command.ts'
-import { DB_FLAG, JSON_FLAG, databasePath, openReadonly, openWritable } from './database.ts'
+import { DB_FLAG, JSON_FLAG, databasePath, openReadonly, openWritable, databaseName, type CliStorage } from './database.ts'
 import { printable, table, when, type Output } from './output.ts'
 import { createUuidV7 } from '../core/uuid.ts'
 import type { RunStatus } from '../core/types.ts'
 import { describeSpec, nextSlot, readSpecJson } from '../engine/schedule-spec.ts'
 import { STORE, type ScheduleRow } from '../storage/store.ts'
-import type { SQLiteStorageCore } from '../storage/sqlite/storage.ts'
 
 /** The migration that made reflow_schedules: an older file (opened read-only) has no schedules. */
 const SCHEDULES_SCHEMA = 5
@@ -51,7 +50,7 @@ slots (a running worker picks it up; the next slot is unchanged).`,
     try {
       const schedules = storage[STORE]().schedules!
       const row = await schedules.get(id)
-      if (!row) throw new CliError(`no schedule ${JSON.stringify(id)} in ${storage.path}`)
+      if (!row) throw new CliError(`no schedule ${JSON.stringify(id)} in ${databaseName(storage)}`)
       const now = Date.now()
       if (action === 'trigger') {
         const idempotencyKey = `schedule:${id}:trigger:${now}`
@@ -69,7 +68,7 @@ slots (a running worker picks it up; the next slot is unchanged).`,
       else out.line(`${paused ? 'Paused' : 'Resumed'} schedule ${printable(id)}${paused ? '' : `; next slot ${new Date(nextSlotMs).toISOString()}`}.`)
       return 0
     } finally {
-      storage.close()
+      await storage.close()
     }
   },
 }
@@ -77,19 +76,21 @@ slots (a running worker picks it up; the next slot is unchanged).`,
 async function list(path: string, json: boolean, out: Output): Promise<number> {
   const { storage } = await openReadonly(path)
   try {
-    const rows = storage.connection.schemaVersion < SCHEDULES_SCHEMA ? [] : await storage[STORE]().schedules!.list()
+    // A SQLite file an older reflow-ts wrote, opened readonly, has no schedules table.
+    const older = 'path' in storage && storage.connection.schemaVersion < SCHEDULES_SCHEMA
+    const rows = older ? [] : await storage[STORE]().schedules!.list()
     const shown = await Promise.all(rows.map((row) => toJson(storage, row)))
     if (json) out.json(shown)
     else print(shown, Date.now(), out)
     return 0
   } finally {
-    storage.close()
+    await storage.close()
   }
 }
 
 type ShownSchedule = Awaited<ReturnType<typeof toJson>>
 
-async function toJson(storage: SQLiteStorageCore, row: ScheduleRow) {
+async function toJson(storage: CliStorage, row: ScheduleRow) {
   const { spec, catchup, overlap } = readSpecJson(row.specJson)
   const last = row.lastRunId === null ? null : await storage[STORE]().getRun(row.lastRunId)
   return {

@@ -36,7 +36,7 @@ import type { AttemptRecord, RunWait } from '../core/types.ts'
 import type { RunView, StepView } from '../inspect/inspector.ts'
 import { CliError, runIdArgument } from './args.ts'
 import type { Command } from './command.ts'
-import { DB_FLAG, JSON_FLAG, databasePath, openReadonly } from './database.ts'
+import { DB_FLAG, JSON_FLAG, databasePath, openReadonly, databaseName } from './database.ts'
 import { duration, preview, printable, storedJson, when, type Output } from './output.ts'
 
 const PREVIEW_CHARS = 72
@@ -60,7 +60,7 @@ with --full). Steps not yet reached are not listed. Opens the database read-only
     const { storage, inspector } = await openReadonly(databasePath(args))
     try {
       const found = await inspector.getRun(runId)
-      if (!found) throw new CliError(`no run ${runId} in ${storage.path}`)
+      if (!found) throw new CliError(`no run ${runId} in ${databaseName(storage)}`)
       const { run, steps } = found
       if (args.boolean('json')) {
         const stored = { ...run, input: storedJson(run.input) }
@@ -70,7 +70,7 @@ with --full). Steps not yet reached are not listed. Opens the database read-only
       }
       return 0
     } finally {
-      storage.close()
+      await storage.close()
     }
   },
 }

@@ -63,7 +63,7 @@ workers are), and how many runs completed in the last minute and hour. Opens the
       out.line(`Completed:      ${completedLastMinute} in the last minute, ${completedLastHour} in the last hour`)
       return 0
     } finally {
-      storage.close()
+      await storage.close()
     }
   },
 }

@@ -9,8 +9,9 @@
  */
 
 import { vacuumFile } from '../storage/sqlite/vacuum.ts'
+import { CliError } from './args.ts'
 import type { Command } from './command.ts'
-import { DB_FLAG, JSON_FLAG, databasePath, openWritable } from './database.ts'
+import { DB_FLAG, JSON_FLAG, databasePath, isPostgresUrl, openWritable } from './database.ts'
 
 export const vacuumCommand: Command = {
   name: 'vacuum',
@@ -23,14 +24,17 @@ does not shrink by itself. vacuum rewrites the file compactly. It holds the writ
   positionals: { min: 0, max: 0, names: '' },
 
   async run(args, out) {
-    const storage = await openWritable(databasePath(args), { create: false })
+    const db = databasePath(args)
+    if (isPostgresUrl(db)) throw new CliError('vacuum compacts a SQLite file; on Postgres, autovacuum reclaims the space of purged runs')
+    const storage = await openWritable(db, { create: false })
+    if (!('path' in storage)) throw new CliError('vacuum compacts a SQLite file')
     try {
       const result = await vacuumFile(storage)
       if (args.boolean('json')) out.json(result)
       else out.line(`Vacuumed: ${mb(result.before.bytes)} → ${mb(result.after.bytes)} (${mb(result.before.free)} was free).`)
       return 0
     } finally {
-      storage.close()
+      await storage.close()
     }
   },
 }

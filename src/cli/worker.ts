@@ -13,7 +13,7 @@ import { createEngine } from '../engine/engine.ts'
 import type { EngineHooks } from '../engine/hooks.ts'
 import { oneLine, printable, type Output } from './output.ts'
 import type { Command } from './command.ts'
-import { DB_FLAG, databasePath, openWritable, refuseNonRegularFile } from './database.ts'
+import { DB_FLAG, databasePath, openWritable, refuseNonRegularFile, databaseName } from './database.ts'
 import { IMPORT_TIMEOUT_FLAG, loadWorkflows } from './workflow-module.ts'
 
 export const workerCommand: Command = {
@@ -49,14 +49,14 @@ signal exits at once. Start several workers on one database to share the work.`,
     try {
       await engine.start(pollMs)
       const names = workflows.map((w) => printable(w.name)).join(', ')
-      log(`worker started (pid ${process.pid}): ${workflows.length} workflow${workflows.length === 1 ? '' : 's'} (${names}) on ${printable(storage.path)}, concurrency ${concurrency}, poll ${pollMs}ms, lease ${leaseMs}ms`)
+      log(`worker started (pid ${process.pid}): ${workflows.length} workflow${workflows.length === 1 ? '' : 's'} (${names}) on ${printable(databaseName(storage))}, concurrency ${concurrency}, poll ${pollMs}ms, lease ${leaseMs}ms`)
       const signal = await stopRequested
       log(`${signal}: stopping, waiting for steps in flight to finish (signal again to exit now)`)
       await engine.stop()
       log('worker stopped')
       return 0
     } finally {
-      storage.close()
+      await storage.close()
     }
   },
 }
