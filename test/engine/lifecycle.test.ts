@@ -13,7 +13,7 @@ import { ManualClock } from '../../src/core/clock.ts'
 import { createEngine } from '../../src/engine/engine.ts'
 import { MemoryStorage } from '../../src/storage/memory.ts'
 import { STORE } from '../../src/storage/store.ts'
-import { deferred, manualEngine, until } from './helpers.ts'
+import { deferred, manualEngine, until, lockstepTest } from './helpers.ts'
 
 const order = z.object({ orderId: z.string(), amount: z.number() })
 
@@ -238,7 +238,7 @@ describe('cancellation', () => {
 })
 
 describe('leases', () => {
-  test('heartbeats keep a long step from being reclaimed', async () => {
+  lockstepTest('heartbeats keep a long step from being reclaimed', async () => {
     const gate = deferred()
     const release = deferred()
     let executions = 0
@@ -355,7 +355,7 @@ describe('concurrency', () => {
     expect(peak).toBe(3)
   })
 
-  test('start() keeps exactly `concurrency` runs in flight and refills slots as runs finish', async () => {
+  lockstepTest('start() keeps exactly `concurrency` runs in flight and refills slots as runs finish', async () => {
     let inFlight = 0
     let peak = 0
     let finished = 0
@@ -426,7 +426,7 @@ describe('stop', () => {
 })
 
 describe('schedules', () => {
-  test('schedule enqueues every interval until unscheduled; stop clears all', async () => {
+  lockstepTest('schedule enqueues every interval until unscheduled; stop clears all', async () => {
     const wf = createWorkflow({ name: 'cleanup', input: z.object({ days: z.number() }) }).step('s', () => 1)
     const { engine, clock, storage } = manualEngine({ workflows: [wf] })
     /** Takes every run enqueued since the last call (the engine is not started, so nothing else does). */
@@ -449,7 +449,7 @@ describe('schedules', () => {
     void other
   })
 
-  test('a scheduled enqueue that fails is reported to onError', async () => {
+  lockstepTest('a scheduled enqueue that fails is reported to onError', async () => {
     const errors: Error[] = []
     const wf = createWorkflow({ name: 'cleanup', input: z.object({ days: z.number() }) }).step('s', () => 1)
     const { engine, clock } = manualEngine({ workflows: [wf], hooks: { onError: (e) => errors.push(e) } })

@@ -15,7 +15,7 @@ import { SQLiteStorage } from '../../src/sqlite-bun.ts'
 import { MemoryStorage } from '../../src/storage/memory.ts'
 import { STORE } from '../../src/storage/store.ts'
 import { testEngine } from '../../src/test.ts'
-import { deferred, manualEngine, until } from './helpers.ts'
+import { deferred, manualEngine, until, lockstepTest } from './helpers.ts'
 
 const input = z.object({})
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'reflow-promises-'))
@@ -173,7 +173,7 @@ describe('durable attempts', () => {
     await engine.stop()
   })
 
-  test('NonRetryableError fails the step at once; maxDelayMs caps the backoff; the context names the attempt', async () => {
+  lockstepTest('NonRetryableError fails the step at once; maxDelayMs caps the backoff; the context names the attempt', async () => {
     const seen: unknown[] = []
     const wf = createWorkflow({ name: 'ctx', input }).step('pay', {
       retry: { maxAttempts: 5, initialDelayMs: 1_000, backoff: 'exponential', maxDelayMs: 1_500 },

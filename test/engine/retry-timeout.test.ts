@@ -2,7 +2,7 @@ import { describe, expect, test } from 'bun:test'
 import { z } from 'zod'
 import { createWorkflow } from '../../src/index.ts'
 import { StepTimeoutError } from '../../src/core/errors.ts'
-import { deferred, driveToEnd, manualEngine, until } from './helpers.ts'
+import { deferred, driveToEnd, manualEngine, until, lockstepTest } from './helpers.ts'
 
 const input = z.object({})
 
@@ -26,7 +26,7 @@ describe('retries and backoff', () => {
     ['exponential', [200, 400, 800, 1600]],
     ['linear', [200, 400, 600, 800]],
   ] as const) {
-    test(`${backoff} backoff waits ${expected.join(', ')} ms between attempts`, async () => {
+    lockstepTest(`${backoff} backoff waits ${expected.join(', ')} ms between attempts`, async () => {
       const startedAt: number[] = []
       const wf = createWorkflow({ name: 'flaky', input }).step('call', {
         retry: { maxAttempts: 5, backoff, initialDelayMs: 200 },
@@ -82,7 +82,7 @@ describe('retries and backoff', () => {
 })
 
 describe('timeouts', () => {
-  test('a timed-out attempt aborts its signal and fails the step once its handler settles', async () => {
+  lockstepTest('a timed-out attempt aborts its signal and fails the step once its handler settles', async () => {
     let reason: unknown
     const late = deferred<string>()
     const wf = createWorkflow({ name: 'slow', input }).step('hang', {
@@ -109,7 +109,7 @@ describe('timeouts', () => {
     expect(info?.steps[0]).toMatchObject({ status: 'failed', output: undefined, error: 'Step "hang" timed out after 5000ms', attempts: 1 })
   })
 
-  test('retry.timeoutMs applies per attempt, and step-level timeoutMs takes precedence', async () => {
+  lockstepTest('retry.timeoutMs applies per attempt, and step-level timeoutMs takes precedence', async () => {
     const attempts: { startedAt: number; abortedAt?: number; settle: ReturnType<typeof deferred<void>> }[] = []
     const hang = ({ signal }: { signal: AbortSignal }) => {
       const attempt = { startedAt: e.clock.now(), settle: deferred<void>() } as (typeof attempts)[number]

@@ -35,6 +35,29 @@ export async function sql<T extends Record<string, unknown> = Record<string, unk
   }
 }
 
+/**
+ * Drops the test schemas of processes that are gone (a suite killed before its afterAll, or one
+ * whose hooks did not run): their names carry the pid that made them. Schemas of live processes (a
+ * suite running beside this one) are left alone. scripts/test.sh calls it at the end.
+ */
+export async function dropStaleSchemas(): Promise<number> {
+  const rows = await sql<{ nspname: string }>(`select nspname from pg_namespace where nspname ~ '^reflow_[a-z_]+_[0-9]+_[0-9]+_[a-z0-9]+$'`)
+  const stale = rows.map((r) => r.nspname).filter((name) => !alive(Number(name.split('_').at(-3))))
+  if (stale.length > 0) await sql(stale.map((s) => `drop schema if exists "${s}" cascade`).join('; '))
+  return stale.length
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as { code?: string }).code === 'EPERM'
+  }
+}
+
+if (import.meta.main) console.log(`dropped ${await dropStaleSchemas()} stale test schemas`)
+
 /** Drops every schema this process made (call from afterAll). */
 export async function dropSchemas(): Promise<void> {
   const schemas = made.splice(0)

@@ -86,6 +86,8 @@ export class PostgresConnection {
   /** This store's notifications carry it, so the listener can tell them from other stores'. */
   private readonly selfId = crypto.randomUUID()
   private closed = false
+  private isReady = false
+  private readying: Promise<void> | undefined
   private notifying: 'idle' | 'sending' | 'again' = 'idle'
   private changeVersion = 0
   private readonly watchers = new Set<() => void>()
@@ -119,8 +121,34 @@ export class PostgresConnection {
     this.pool.on('error', () => {})
   }
 
-  /** Runs one statement outside a transaction. */
+  /** Runs one statement outside a transaction (after creating or checking the schema, the first time). */
   async query(what: string, source: string, values: Record<string, unknown> = {}): Promise<PgResult> {
+    if (!this.isReady) await this.ready()
+    return this.run(what, source, values)
+  }
+
+  /** Runs `fn` in one transaction on one pooled connection: committed if it returns, rolled back if it throws. */
+  async transaction<T>(what: string, fn: (tx: Transaction) => Promise<T>): Promise<T> {
+    if (!this.isReady) await this.ready()
+    return this.runTransaction(what, fn)
+  }
+
+  /**
+   * Creates the schema and applies missing migrations (read-only: checks them), once per store:
+   * `initialize()` calls it, and so does the first statement of a store nobody initialised.
+   */
+  ready(): Promise<void> {
+    this.readying ??= this.migrate().then(
+      () => void (this.isReady = true),
+      (error: unknown) => {
+        this.readying = undefined
+        throw error
+      },
+    )
+    return this.readying
+  }
+
+  private async run(what: string, source: string, values: Record<string, unknown> = {}): Promise<PgResult> {
     const statement = this.compile(source)
     this.assertOpen(what)
     try {
@@ -130,8 +158,7 @@ export class PostgresConnection {
     }
   }
 
-  /** Runs `fn` in one transaction on one pooled connection: committed if it returns, rolled back if it throws. */
-  async transaction<T>(what: string, fn: (tx: Transaction) => Promise<T>): Promise<T> {
+  private async runTransaction<T>(what: string, fn: (tx: Transaction) => Promise<T>): Promise<T> {
     this.assertOpen(what)
     let client: PgPoolClient
     try {
@@ -163,15 +190,16 @@ export class PostgresConnection {
    * Creates the schema and applies missing migrations, once across every process starting at once
    * (an advisory lock per schema); refuses a schema a newer reflow-ts wrote. Read-only, only checks.
    */
-  async migrate(now: number): Promise<void> {
+  private async migrate(): Promise<void> {
+    const now = Date.now()
     const what = `Opening reflow's tables in schema "${this.schema}"`
     if (this.readonly) {
-      const found = await this.query(what, q.selectMigrationsTableExists, { qualified: `${quoteIdentifier(this.schema)}.reflow_migrations` })
+      const found = await this.run(what, q.selectMigrationsTableExists, { qualified: `${quoteIdentifier(this.schema)}.reflow_migrations` })
       if (!found.rows[0]?.found) throw new StorageError(`${what}: there are none (no reflow database in this schema)`)
-      this.checkVersion(Number((await this.query(what, q.selectSchemaVersion)).rows[0]?.version ?? 0))
+      this.checkVersion(Number((await this.run(what, q.selectSchemaVersion)).rows[0]?.version ?? 0))
       return
     }
-    await this.transaction(what, async (tx) => {
+    await this.runTransaction(what, async (tx) => {
       await tx.query(q.lockMigrations, { schema: this.schema })
       await tx.query(q.createSchema(quoteIdentifier(this.schema)))
       await tx.query(q.createMigrationsTable)

@@ -56,7 +56,7 @@ export class PostgresStore implements Store {
   }
 
   async initialize(): Promise<void> {
-    await this.db.migrate(Date.now())
+    await this.db.ready()
   }
 
   async createRun(run: NewRun): Promise<{ run: RunDetails; created: boolean }> {
