@@ -1,5 +1,6 @@
 /**
- * The `reflow` command line: run, inspect and repair the workflows in one reflow SQLite file.
+ * The `reflow` command line: run, inspect and repair the workflows in one reflow SQLite file or
+ * Postgres schema.
  * Compiled into a single executable by scripts/build-cli.ts. The npm `bin` entry, src/cli/bin.js, runs
  * it under Node from dist/cli/ (built with the library) or under Bun from src/; #cli-runtime
  * (runtime.ts) holds what differs between the two.
@@ -49,15 +50,15 @@ const USAGE = 'reflow <command> [options]   (reflow --help lists the commands)'
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length))
-  return `reflow: run, inspect and repair reflow-ts workflows in one SQLite file.
+  return `reflow: run, inspect and repair reflow-ts workflows in one SQLite file or a Postgres database.
 
 Usage: reflow <command> [options]
 
 Commands:
 ${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
 
-Every command takes --help. Commands that use a database take --db PATH (default: $REFLOW_DB,
-else ./reflow.db); most take --json for output with a stable shape. Colours only on a terminal,
+Every command takes --help. Commands that use a database take --db PATH or a postgres:// URL
+(default: $REFLOW_DB, else ./reflow.db); most take --json for output with a stable shape. Colours only on a terminal,
 never with NO_COLOR set.
 
 Exit codes: 0 success, 1 failure, 2 usage error.`
