@@ -19,7 +19,7 @@ const root = path.resolve(import.meta.dir, '../..')
 const contracts = path.join(root, 'test/contract')
 const out = path.join(root, '.tmp/node')
 const FILES = (await readdir(contracts)).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts')).map((f) => f.slice(0, -3))
-const ENTRIES = new Set(['sqlite', 'sqlite-bun', 'sqlite-node', 'test'])
+const ENTRIES = new Set(['sqlite', 'sqlite-bun', 'sqlite-node', 'postgres', 'test'])
 
 /** The package specifier that serves a src/ module. */
 function packageSpecifier(srcPath: string): string {

@@ -111,8 +111,6 @@ export class PostgresConnection {
       this.pool = new pg.Pool({
         connectionString: target.url,
         max: options.maxConnections,
-        // Like a SQLite file, an idle storage never keeps the process alive: a started engine's poll does.
-        allowExitOnIdle: true,
         // Read-only commands: the server itself refuses any write.
         ...(options.readonly && { options: '-c default_transaction_read_only=on' }),
       })
@@ -313,8 +311,6 @@ export class PostgresConnection {
       onLost()
       throw error
     }
-    // Listening alone never keeps the process alive, as an idle SQLite file does not (pg has no option for it).
-    ;(client as { connection?: { stream?: { unref?: () => void } } }).connection?.stream?.unref?.()
     if (this.closed) return void (await close().catch(() => {}))
     this.listener = { client, close }
     if (this.reconnectMs > RECONNECT_MIN_MS) this.changed() // back after a loss: anything may have happened
