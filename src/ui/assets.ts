@@ -6,7 +6,9 @@
  * Live updates: the page holds one EventSource on /events; each message (the server sends one, at
  * most a few times a second, when the store reports a change) schedules a re-fetch of the page's
  * own URL with `X-Reflow-Fragment: 1`, debounced, and swaps the `#live` region's content, keeping
- * which <details> the reader had opened or closed. The browser never polls.
+ * which <details> the reader had opened or closed. Opening the stream (and every reconnect) also
+ * re-fetches once: a change committed after the page was rendered but before the stream was open
+ * is announced to no one. The browser never polls.
  */
 
 export const APP_CSS = `
@@ -31,6 +33,7 @@ h1 { font-size: 20px; margin: 4px 0 12px; font-weight: 600; }
 h2 { font-size: 15px; margin: 24px 0 8px; font-weight: 600; }
 a { color: var(--accent); }
 .mono, code, pre, .id { font-family: var(--mono); font-size: 12.5px; }
+.id, td.when, td.num { white-space: nowrap; }
 .muted { color: var(--muted); }
 table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; padding: 6px 10px; border-bottom: 1px solid var(--line); vertical-align: top; }
@@ -87,7 +90,7 @@ export const APP_JS = `
   var live = document.getElementById('live');
   var state = document.getElementById('live-state');
   if (!live || !window.EventSource || !window.fetch) return;
-  var timer = null, busy = false, again = false, opened = false;
+  var timer = null, busy = false, again = false;
   function refresh() {
     if (busy) { again = true; return; }
     busy = true;
@@ -109,9 +112,8 @@ export const APP_JS = `
   source.onmessage = schedule;
   source.onopen = function () {
     if (state) { state.textContent = 'live'; state.className = 'live-state on'; }
-    // After a reconnect, changes made while disconnected were never announced.
-    if (opened) schedule();
-    opened = true;
+    // Changes between rendering this page and opening the stream (or while reconnecting) were never announced.
+    schedule();
   };
   source.onerror = function () { if (state) { state.textContent = 'reconnecting…'; state.className = 'live-state'; } };
 })();

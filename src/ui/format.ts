@@ -27,7 +27,7 @@ export function duration(ms: number): string {
 export function ago(time: number, now: number): string {
   const ms = now - time
   if (Math.abs(ms) < 1000) return 'just now'
-  const text = duration(Math.abs(ms)).replace(/ .*/, '')
+  const text = duration(Math.abs(ms))
   return ms < 0 ? `in ${text}` : `${text} ago`
 }
 

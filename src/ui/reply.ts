@@ -13,7 +13,7 @@ export function pageReply(parts: PageParts, ctx: PageContext, fragment: boolean)
   return {
     status: parts.status ?? 200,
     headers: { 'content-type': 'text/html; charset=utf-8' },
-    body: fragment ? parts.live.text : renderPage(parts, ctx),
+    body: fragment && parts.live !== null ? parts.live.text : renderPage(parts, ctx),
   }
 }
 

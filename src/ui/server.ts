@@ -94,10 +94,11 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
   }
 
   const openStream = (req: IncomingMessage, res: ServerResponse) => {
+    // Listening before the headers go out: the page's re-fetch on `open` then sees every change it is not told of.
+    const unlisten = feed.listen(() => void res.write('data: change\n\n'))
     res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' })
     res.write('retry: 2000\n\n')
     streams.add(res)
-    const unlisten = feed.listen(() => void res.write('data: change\n\n'))
     // Proxies and some clients drop a connection that stays silent; a comment line keeps it open.
     const keepalive = setInterval(() => void res.write(': keepalive\n\n'), KEEPALIVE_MS)
     const end = () => {
@@ -139,13 +140,14 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
 
 /**
  * Pages load only their own CSS and script; nothing may frame them (clickjacking the action
- * buttons); the URL (a `?token=` one included) is never sent to another site.
+ * buttons); the URL (a `?token=` one included) is never sent to another site
+ * (same-origin, not no-referrer: under no-referrer browsers send `Origin: null` on form POSTs).
  */
 const SECURITY_HEADERS: Record<string, string> = {
   'content-security-policy': "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self'; " +
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
+  'referrer-policy': 'same-origin',
   'x-frame-options': 'DENY',
 }
 

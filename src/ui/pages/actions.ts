@@ -20,8 +20,9 @@ export function cancelConfirmPage(view: RunDetailView, ctx: PageContext): PagePa
   return {
     title: 'Cancel run',
     nav: null,
-    head: html`<h1>Cancel run <span class="id">${run.id}</span>?</h1>`,
-    live: html`<div class="confirm">
+    live: null,
+    head: html`<h1>Cancel run <span class="id">${run.id}</span>?</h1>
+<div class="confirm">
 <p>${run.workflow}, currently ${statusBadge(run.status)}${run.currentStep === null ? '' : html` at step <code>${run.currentStep}</code>`}.
 ${what} A cancelled run can be retried later.</p>
 <form method="post" action="/runs/${encodeURIComponent(run.id)}/cancel">
@@ -40,8 +41,9 @@ export function retryConfirmPage(view: RunDetailView, ctx: PageContext): PagePar
   return {
     title: 'Retry run',
     nav: null,
-    head: html`<h1>Retry run <span class="id">${run.id}</span>?</h1>`,
-    live: html`<div class="confirm">
+    live: null,
+    head: html`<h1>Retry run <span class="id">${run.id}</span>?</h1>
+<div class="confirm">
 <p>${run.workflow}, ${statusBadge(run.status)}. The run keeps its id and its attempt history, becomes pending, and a
 worker resumes it at ${resumeAt}; completed steps before it are not run again.</p>
 <form method="post" action="/runs/${encodeURIComponent(run.id)}/retry">
@@ -72,8 +74,9 @@ export function emitFormPage(fields: EmitFields, ctx: PageContext, problems: str
     title: 'Emit event',
     nav: 'emit',
     status: problems.length > 0 ? 422 : 200,
-    head: html`<h1>Emit an event</h1>`,
-    live: html`<form method="post" action="/emit" class="stack confirm">
+    live: null,
+    head: html`<h1>Emit an event</h1>
+<form method="post" action="/emit" class="stack confirm">
 ${problemList(problems)}
 ${csrfField(ctx)}
 <input type="hidden" name="run" value="${fields.run}">
@@ -92,8 +95,9 @@ export function emitReviewPage(fields: EmitFields, payload: unknown, validated: 
   return {
     title: 'Emit event',
     nav: 'emit',
-    head: html`<h1>Emit <code>${fields.name}</code> with key <code>${fields.key}</code>?</h1>`,
-    live: html`<form method="post" action="/emit" class="confirm">
+    live: null,
+    head: html`<h1>Emit <code>${fields.name}</code> with key <code>${fields.key}</code>?</h1>
+<form method="post" action="/emit" class="confirm">
 ${csrfField(ctx)}
 ${hidden({ ...fields, confirmed: '1' })}
 <p>Payload${validated ? ' (validated with the event\'s schema)' : ' (not validated)'}:</p>
@@ -117,8 +121,9 @@ export function startFormPage(fields: StartFields, ctx: PageContext, problems: s
     title: 'Start run',
     nav: 'start',
     status: problems.length > 0 ? 422 : 200,
-    head: html`<h1>Start a run</h1>`,
-    live: html`<form method="post" action="/start" class="stack confirm">
+    live: null,
+    head: html`<h1>Start a run</h1>
+<form method="post" action="/start" class="stack confirm">
 ${problemList(problems)}
 ${csrfField(ctx)}
 <p>The input is validated with the workflow's schema; a running worker picks the run up.</p>
@@ -135,8 +140,9 @@ export function startReviewPage(fields: StartFields, input: unknown, ctx: PageCo
   return {
     title: 'Start run',
     nav: 'start',
-    head: html`<h1>Start a run of <code>${fields.workflow}</code>?</h1>`,
-    live: html`<form method="post" action="/start" class="confirm">
+    live: null,
+    head: html`<h1>Start a run of <code>${fields.workflow}</code>?</h1>
+<form method="post" action="/start" class="confirm">
 ${csrfField(ctx)}
 ${hidden({ ...fields, confirmed: '1' })}
 <p>Input, as the schema made it:</p>

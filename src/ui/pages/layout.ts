@@ -27,7 +27,8 @@ export interface PageParts {
   title: string
   nav: NavItem | null
   head: Html
-  live: Html
+  /** Null for pages with forms: a live swap would throw away what the reader typed. */
+  live: Html | null
   /** HTTP status; 200 unless said. */
   status?: number
 }
@@ -59,7 +60,7 @@ export function renderPage(parts: PageParts, ctx: PageContext): string {
 <main>
 ${notice(ctx.url)}
 ${parts.head}
-<div id="live">${parts.live}</div>
+${parts.live === null ? '' : html`<div id="live">${parts.live}</div>`}
 </main>
 </body>
 </html>

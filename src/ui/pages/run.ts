@@ -6,12 +6,12 @@
  * as readable values. The actions it allows link to their confirmation pages (pages/actions.ts).
  */
 
+import { renderValue } from '../../core/render-value.ts'
 import type { AttemptRecord } from '../../core/types.ts'
 import type { RunDetailView, RunView, StepView } from '../../inspect/inspector.ts'
 import { ago, duration, prettyValue, utc } from '../format.ts'
 import { escapeHtml, html, trusted, type Html } from '../html.ts'
 import { statusBadge, type PageContext, type PageParts } from './layout.ts'
-import { shorten } from './runs.ts'
 
 /** A heartbeat older than this (or than two leases, when the lease is longer) makes a running run look stuck. */
 export const STUCK_AFTER_MS = 60_000
@@ -131,10 +131,10 @@ function stepsTable(run: RunView, steps: StepView[], now: number): Html {
     : valueBlock(`output-${step.seq}`, step.output, false)}</td>
 </tr>`)
   if (unfinished && run.currentStep !== null && !steps.some((s) => s.name === run.currentStep)) {
-    const now_ = run.status === 'running' ? html`${statusBadge('running')}` : html`<span class="muted">next</span>`
+    const state = run.status === 'pending' ? html`<span class="muted">next</span>` : statusBadge(run.status)
     rows.push(html`<tr data-step="${run.currentStep}" class="current">
-  <td class="num muted">${steps.length + 1}</td><td><code>${run.currentStep}</code></td><td>${now_}</td>
-  <td class="num">${run.attempt + 1}</td><td></td><td class="bar"></td><td class="muted">not recorded yet</td>
+  <td class="num muted">${steps.length + 1}</td><td><code>${run.currentStep}</code></td><td>${state}</td>
+  <td class="num">${run.status === 'running' ? run.attempt + 1 : ''}</td><td></td><td class="bar"></td><td class="muted">not recorded yet</td>
 </tr>`)
   }
   return html`<table class="steps">
@@ -160,9 +160,11 @@ function attemptsTable(attempts: AttemptRecord[]): Html {
 </table>`
 }
 
-/** A stored value, collapsible: a one-line preview as the summary, the indented value inside. */
+const INLINE_CHARS = 80
+
+/** A stored value: inline when it fits one short line, else collapsible (one line as the summary, indented inside). */
 function valueBlock(id: string, value: unknown, open: boolean): Html {
-  const text = prettyValue(value)
-  if (!text.includes('\n') && text.length <= 80) return html`<code class="value">${text}</code>`
-  return html`<details id="${id}" ${open ? 'open' : ''}><summary class="mono">${shorten(text, 80)}</summary><pre class="value">${text}</pre></details>`
+  const line = renderValue(value, { maxLength: INLINE_CHARS })
+  if (line.length < INLINE_CHARS) return html`<code class="value">${line}</code>`
+  return html`<details id="${id}" ${open ? 'open' : ''}><summary class="mono">${line}</summary><pre class="value">${prettyValue(value)}</pre></details>`
 }

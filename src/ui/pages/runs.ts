@@ -109,7 +109,7 @@ function runsTable(runs: RunSummary[], nextCursor: string | null, ctx: PageConte
   <td>${run.workflow}</td>
   <td>${statusBadge(run.status)}</td>
   <td>${run.step ? html`${run.step.name} <span class="muted">×${run.step.attempts}</span>` : html`<span class="muted">-</span>`}</td>
-  <td title="${utc(run.createdAt)}">${utc(run.createdAt)} <span class="muted">${ago(run.createdAt, ctx.now)}</span></td>
+  <td class="when">${utc(run.createdAt)} <span class="muted">${ago(run.createdAt, ctx.now)}</span></td>
   <td class="num">${took}</td>
   <td class="error">${run.error === null ? '' : shorten(run.error, 120)}</td>
 </tr>`
@@ -126,7 +126,7 @@ ${runs.length === 0 ? html`<p class="muted">No runs match.</p>` : ''}
 </div>`
 }
 
-export function shorten(text: string, max: number): string {
+function shorten(text: string, max: number): string {
   const line = text.replace(/\s+/g, ' ')
   return line.length > max ? `${line.slice(0, max - 1)}…` : line
 }
