@@ -67,7 +67,8 @@ function fields(run: RunView, now: number): Html[] {
   if (run.finishedAt !== null) {
     rows.push(['Finished', html`${timeWithAgo(run.finishedAt, now)}${run.durationMs === null ? '' : `, took ${duration(run.durationMs)}`}`])
   }
-  if (run.attempt > 0 || run.interruptions > 0) {
+  const unfinished = run.status === 'pending' || run.status === 'running' || run.status === 'waiting'
+  if (unfinished && (run.attempt > 0 || run.interruptions > 0)) {
     rows.push(['Current step', `${run.attempt} failed attempt${run.attempt === 1 ? '' : 's'}, ${run.interruptions} interrupted`])
   }
   if (run.status === 'pending' && run.availableAt !== null) {
