@@ -17,7 +17,8 @@ import { IMPORT_TIMEOUT_FLAG, loadWorkflows } from './workflow-module.ts'
 export const uiCommand: Command = {
   name: 'ui',
   summary: 'Serve the web dashboard: runs, run details, overview, actions.',
-  usage: 'reflow ui [--port 4321] [--host 127.0.0.1] [--auth TOKEN|USER:PASSWORD] [--read-only] [--workflows FILE.ts] [--db PATH]',
+  usage: 'reflow ui [--port 4321] [--host 127.0.0.1] [--auth TOKEN|USER:PASSWORD] [--read-only] [--workflows FILE.ts] ' +
+    '[--db PATH]',
   details: `Serves a dashboard (no network needed: its assets are inside reflow) until Ctrl-C / SIGTERM: runs with
 filters and live updates, each run's steps, attempts, errors, input and outputs, an overview of throughput,
 queue depth, stuck-looking runs and schedules; and the actions cancel, retry (from a step), emit an event,

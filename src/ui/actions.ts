@@ -78,7 +78,9 @@ export async function emitAction(ctx: ActionContext, form: URLSearchParams): Pro
     }
   }
   if (problems.length > 0) return pageReply(emitFormPage(fields, ctx, problems), ctx, false)
-  if (form.get('confirmed') !== '1') return pageReply(emitReviewPage(fields, payload, definition !== undefined, ctx), ctx, false)
+  if (form.get('confirmed') !== '1') {
+    return pageReply(emitReviewPage(fields, payload, definition !== undefined, ctx), ctx, false)
+  }
 
   const idempotencyKey = fields.idempotencyKey || null
   let id: number
@@ -86,14 +88,16 @@ export async function emitAction(ctx: ActionContext, form: URLSearchParams): Pro
   try {
     if (definition) {
       const engine = createEngine({ storage: ctx.storage, workflows: [] })
-      const emitted = await engine.emit(definition, { key: fields.key, payload, ...(idempotencyKey !== null && { idempotencyKey }) })
+      const options = { key: fields.key, payload, ...(idempotencyKey !== null && { idempotencyKey }) }
+      const emitted = await engine.emit(definition, options)
       id = emitted.eventId
       created = emitted.created
     } else {
       const payloadJson = serialize(payload, `Payload of event "${fields.name}"`)
       const stored = await ctx.inspector.emit(fields.name, fields.key, payloadJson, idempotencyKey ?? undefined)
       if (!stored.created && !storedEqual(deserialize(stored.payloadJson), payload)) {
-        throw new Error(`idempotency key "${idempotencyKey}" was already used by event ${stored.id} with a different payload`)
+        const used = `event ${stored.id} with a different payload`
+        throw new Error(`idempotency key "${idempotencyKey}" was already used by ${used}`)
       }
       id = stored.id
       created = stored.created
@@ -125,16 +129,19 @@ export async function startAction(ctx: ActionContext, form: URLSearchParams): Pr
   try {
     input = fields.input.trim() === '' ? undefined : JSON.parse(fields.input)
   } catch (error) {
-    return pageReply(startFormPage(fields, ctx, [`the input is not valid JSON: ${(error as Error).message}`]), ctx, false)
+    const problem = `the input is not valid JSON: ${(error as Error).message}`
+    return pageReply(startFormPage(fields, ctx, [problem]), ctx, false)
   }
   try {
     if (form.get('confirmed') !== '1') {
       return pageReply(startReviewPage(fields, await workflow.parseInput(input), ctx), ctx, false)
     }
     const engine = createEngine({ storage: ctx.storage, workflows: ctx.workflows ?? [] })
-    const enqueue = engine.enqueue as (name: string, input: unknown, options?: EnqueueOptions) => ReturnType<typeof engine.enqueue>
+    type Enqueue = (name: string, input: unknown, options?: EnqueueOptions) => ReturnType<typeof engine.enqueue>
+    const enqueue = engine.enqueue as Enqueue
     const before = Date.now()
-    const run = await enqueue(fields.workflow, input, fields.idempotencyKey ? { idempotencyKey: fields.idempotencyKey } : {})
+    const options = fields.idempotencyKey ? { idempotencyKey: fields.idempotencyKey } : {}
+    const run = await enqueue(fields.workflow, input, options)
     return redirect(runUrl(run.id, { done: 'started', created: run.createdAt >= before ? '1' : '0' }))
   } catch (error) {
     const problems = error instanceof ValidationError

@@ -90,11 +90,17 @@ export function createGuard(auth: Auth | null): Guard {
     checkPost(request, form) {
       const site = request.headers['sec-fetch-site']
       const origin = request.headers.origin
-      if (site === undefined && origin === undefined) return 'the request names no origin (no Origin or Sec-Fetch-Site header)'
+      if (site === undefined && origin === undefined) {
+        return 'the request names no origin (no Origin or Sec-Fetch-Site header)'
+      }
       if (site !== undefined && site !== 'same-origin') return `cross-site request refused (Sec-Fetch-Site: ${site})`
-      if (origin !== undefined && originHost(origin) !== request.headers.host) return `cross-site request refused (Origin: ${origin})`
+      if (origin !== undefined && originHost(origin) !== request.headers.host) {
+        return `cross-site request refused (Origin: ${origin})`
+      }
       const given = form.get('csrf')
-      if (given === null || !sameSecret(given, csrfToken)) return 'the form is missing or has a stale CSRF token (reload the page)'
+      if (given === null || !sameSecret(given, csrfToken)) {
+        return 'the form is missing or has a stale CSRF token (reload the page)'
+      }
       return null
     },
   }

@@ -43,7 +43,7 @@ export function bucketCounts(stats: RunStats, bucketMs: number, count: number): 
     for (const [workflow, s] of series) {
       const now = current.get(workflow) ?? { completed: 0, failed: 0 }
       const before = previous.get(workflow) ?? { completed: 0, failed: 0 }
-      // Runs finishing between the windows' reads make a later window smaller than it should be; never chart below zero.
+      // Runs finishing between the windows' reads can make a later window too small: never chart below zero.
       s.completed[count - k] = Math.max(0, now.completed - before.completed)
       s.failed[count - k] = Math.max(0, now.failed - before.failed)
     }
@@ -62,6 +62,12 @@ export function totalSeries(all: Iterable<Series>, count: number): Series {
     }
   }
   return total
+}
+
+/** One bar segment; nothing for an empty one. */
+function rect(kind: string, x: string, y: number, width: number, height: number): string {
+  if (height <= 0) return ''
+  return `<rect class="${kind}" x="${x}" y="${y.toFixed(1)}" width="${width.toFixed(1)}" height="${height.toFixed(1)}"/>`
 }
 
 const WIDTH = 600
@@ -92,8 +98,8 @@ export function barChart(series: Series, bucketMs: number, now: number, label: s
     bars.push(
       `<g><title>${escapeHtml(title)}</title>` +
         `<rect class="hit" x="${x}" y="${TOP}" width="${bar.toFixed(1)}" height="${plot}"/>` +
-        (completed > 0 ? `<rect class="ok" x="${x}" y="${(TOP + plot - hc).toFixed(1)}" width="${bar.toFixed(1)}" height="${hc.toFixed(1)}"/>` : '') +
-        (failed > 0 ? `<rect class="bad" x="${x}" y="${(TOP + plot - hc - hf).toFixed(1)}" width="${bar.toFixed(1)}" height="${hf.toFixed(1)}"/>` : '') +
+        rect('ok', x, TOP + plot - hc, bar, hc) +
+        rect('bad', x, TOP + plot - hc - hf, bar, hf) +
         '</g>',
     )
   }

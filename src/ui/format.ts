@@ -71,7 +71,8 @@ export function prettyValue(value: unknown): string {
   }
   walk(value, '', 0, [])
   const text = out.join('')
-  return text.length > MAX_VALUE_CHARS ? `${text.slice(0, MAX_VALUE_CHARS)}\n… (cut; reflow show --json prints all of it)` : text
+  if (text.length <= MAX_VALUE_CHARS) return text
+  return `${text.slice(0, MAX_VALUE_CHARS)}\n… (cut; reflow show --json prints all of it)`
 }
 
 interface Entries {
@@ -90,7 +91,9 @@ function entriesOf(value: object): Entries | null {
     const items: [string, unknown][] = [...value].map(([k, v]) => [`${renderValue(k, { maxLength: 200 })} => `, v])
     return { prefix: `Map(${value.size}) `, open: '{', close: '}', items }
   }
-  if (value instanceof Set) return { prefix: `Set(${value.size}) `, open: '{', close: '}', items: [...value].map((item) => [undefined, item]) }
+  if (value instanceof Set) {
+    return { prefix: `Set(${value.size}) `, open: '{', close: '}', items: [...value].map((item) => [undefined, item]) }
+  }
   const proto: unknown = Object.getPrototypeOf(value)
   if (proto !== Object.prototype && proto !== null) return null
   const items: [string, unknown][] = Object.keys(value).map((key) => [

@@ -13,7 +13,7 @@ export class Html {
   }
 }
 
-/** Anything a template may interpolate: text and numbers are escaped, arrays are joined, nothing is dropped silently. */
+/** Anything a template may interpolate: text and numbers are escaped, arrays joined, null, undefined and false dropped. */
 export type HtmlValue = Html | string | number | bigint | boolean | null | undefined | readonly HtmlValue[]
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }

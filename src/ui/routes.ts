@@ -35,11 +35,13 @@ export async function routeGet(ctx: ActionContext, fragment: boolean): Promise<R
   if (path === '/overview') return page(await overviewPage(ctx))
   if (path === '/emit' && !ctx.readOnly) {
     const p = ctx.url.searchParams
-    return page(emitFormPage({ name: p.get('name') ?? '', key: p.get('key') ?? '', payload: '', idempotencyKey: '', run: p.get('run') ?? '' }, ctx))
+    const fields = { name: p.get('name') ?? '', key: p.get('key') ?? '', payload: '', idempotencyKey: '', run: p.get('run') ?? '' }
+    return page(emitFormPage(fields, ctx))
   }
   if (path === '/start' && !ctx.readOnly && ctx.workflows !== null) {
     const first = ctx.workflows[0]?.name ?? ''
-    return page(startFormPage({ workflow: ctx.url.searchParams.get('workflow') ?? first, input: '{}', idempotencyKey: '' }, ctx))
+    const workflow = ctx.url.searchParams.get('workflow') ?? first
+    return page(startFormPage({ workflow, input: '{}', idempotencyKey: '' }, ctx))
   }
   const match = RUN_PATH.exec(path)
   if (match) {

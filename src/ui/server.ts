@@ -78,13 +78,21 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
     const verdict = guard.authenticate(req, url)
     if (verdict.ok === false) {
       const reply = textReply(401, 'reflow ui: authentication required (open the URL with ?token=TOKEN, or send credentials)')
-      return send(res, { ...reply, headers: { ...reply.headers, ...(verdict.challenge && { 'www-authenticate': verdict.challenge }) } })
+      const challenge: Record<string, string> = verdict.challenge === null ? {} : { 'www-authenticate': verdict.challenge }
+      return send(res, { ...reply, headers: { ...reply.headers, ...challenge } })
     }
-    if (verdict.ok === 'login') return send(res, { status: 303, headers: { location: verdict.location, 'set-cookie': verdict.cookie }, body: '' })
-    const ctx: ActionContext = { inspector, url, now: Date.now(), csrfToken: guard.csrfToken, readOnly, workflows, storage: options.storage }
+    if (verdict.ok === 'login') {
+      return send(res, { status: 303, headers: { location: verdict.location, 'set-cookie': verdict.cookie }, body: '' })
+    }
+    const { csrfToken } = guard
+    const ctx: ActionContext = { inspector, url, now: Date.now(), csrfToken, readOnly, workflows, storage: options.storage }
     if (req.method === 'GET' && url.pathname === '/events') return openStream(req, res)
-    if (req.method === 'GET' || req.method === 'HEAD') return send(res, await routeGet(ctx, req.headers['x-reflow-fragment'] === '1'))
-    if (req.method !== 'POST') return send(res, { ...textReply(405, 'method not allowed'), headers: { allow: 'GET, HEAD, POST' } })
+    if (req.method === 'GET' || req.method === 'HEAD') {
+      return send(res, await routeGet(ctx, req.headers['x-reflow-fragment'] === '1'))
+    }
+    if (req.method !== 'POST') {
+      return send(res, { ...textReply(405, 'method not allowed'), headers: { allow: 'GET, HEAD, POST' } })
+    }
     if (readOnly) return send(res, textReply(403, 'reflow ui is read-only: actions are disabled'))
     const form = await readForm(req)
     if (form === null) return send(res, textReply(413, 'the form is too large'))
@@ -96,7 +104,8 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
   const openStream = (req: IncomingMessage, res: ServerResponse) => {
     // Listening before the headers go out: the page's re-fetch on `open` then sees every change it is not told of.
     const unlisten = feed.listen(() => void res.write('data: change\n\n'))
-    res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' })
+    const headers = { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' }
+    res.writeHead(200, { ...SECURITY_HEADERS, ...headers })
     res.write('retry: 2000\n\n')
     streams.add(res)
     // Proxies and some clients drop a connection that stays silent; a comment line keeps it open.
@@ -144,8 +153,8 @@ export async function startUi(options: UiOptions): Promise<RunningUi> {
  * (same-origin, not no-referrer: under no-referrer browsers send `Origin: null` on form POSTs).
  */
 const SECURITY_HEADERS: Record<string, string> = {
-  'content-security-policy': "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self'; " +
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'content-security-policy': "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; " +
+    "img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'same-origin',
   'x-frame-options': 'DENY',
