@@ -9,8 +9,14 @@ source scripts/setup.sh
 echo "== typecheck" >&2
 bunx tsc --noEmit -p tsconfig.json
 
+# The dashboard tests drive Debian's chromium (playwright-core downloads no browser): install it when missing.
+if [ ! -x /usr/bin/chromium ]; then
+  echo "== installing chromium for the dashboard tests (test/ui)" >&2
+  if [ "$(id -u)" -eq 0 ]; then apt-get update && apt-get install -y chromium; else sudo apt-get update && sudo apt-get install -y chromium; fi
+fi
+
 echo "== bun test" >&2
-bun test --timeout 120000 test/unit test/contract test/engine test/crash test/inspect test/cli test/readme
+bun test --timeout 120000 test/unit test/contract test/engine test/crash test/inspect test/cli test/ui test/readme
 
 echo "== bun test on Postgres (the engine suites that drive a ManualClock, on a Postgres store)" >&2
 REFLOW_TEST_BACKEND=postgres bun test --timeout 120000 test/engine/lifecycle.test.ts test/engine/promises.test.ts \

@@ -13,6 +13,7 @@
  * reflow runs --status failed
  * reflow retry 0b9f2c1e-…
  * reflow emit expense.approved e-1 '{"by":"ada"}' --workflows workflows.ts
+ * reflow ui --port 4321
  */
 
 import { parseArgs, UsageError } from './args.ts'
@@ -27,6 +28,7 @@ import { runsCommand } from './runs.ts'
 import { schedulesCommand } from './schedules.ts'
 import { showCommand } from './show.ts'
 import { statsCommand } from './stats.ts'
+import { uiCommand } from './ui.ts'
 import { vacuumCommand } from './vacuum.ts'
 import { versionCommand } from './version.ts'
 import { workerCommand } from './worker.ts'
@@ -43,6 +45,7 @@ const COMMANDS: readonly Command[] = [
   workerCommand,
   enqueueCommand,
   emitCommand,
+  uiCommand,
   versionCommand,
 ]
 
