@@ -24,9 +24,9 @@ export type Runtime = 'bun' | 'node'
 export const NODE = process.env.REFLOW_TEST_NODE || 'node'
 
 /** Starts `pg-chaos-worker.mjs` under a runtime. */
-export function spawnPgWorker(name: string, runtime: Runtime, url: string, logPath: string): Worker {
+export function spawnPgWorker(name: string, runtime: Runtime, url: string, logPath: string, env: Record<string, string> = {}): Worker {
   const binary = runtime === 'bun' ? process.execPath : NODE
-  return Worker.command(`${name} (${runtime})`, [binary, join(FIXTURES, 'pg-chaos-worker.mjs'), url, logPath])
+  return Worker.command(`${name} (${runtime})`, [binary, join(FIXTURES, 'pg-chaos-worker.mjs'), url, logPath], env)
 }
 
 /**
