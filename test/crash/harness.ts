@@ -54,7 +54,12 @@ export class Worker {
   }
 
   static spawn(name: string, script: string, args: readonly string[], env: Record<string, string> = {}): Worker {
-    const proc = Bun.spawn([process.execPath, join(FIXTURES, script), ...args], {
+    return Worker.command(name, [process.execPath, join(FIXTURES, script), ...args], env)
+  }
+
+  /** Any command line as a worker (a fixture under `node`, say). */
+  static command(name: string, argv: readonly string[], env: Record<string, string> = {}): Worker {
+    const proc = Bun.spawn([...argv], {
       stdin: 'pipe',
       stdout: 'pipe',
       stderr: 'pipe',
@@ -187,6 +192,8 @@ export interface Execution {
   step: string
   pid: number
   startedAt: number
+  /** The execution was going to throw (a deliberate failure the step's retry policy retries). */
+  failing: boolean
 }
 
 /** Every step execution recorded in the side-effect log, in the order they started. */
@@ -196,8 +203,8 @@ export function readExecutions(logPath: string): Execution[] {
     .split('\n')
     .filter(Boolean)
     .map((line) => {
-      const [key, step, pid, startedAt] = line.split(' ')
-      return { key: key!, step: step!, pid: Number(pid), startedAt: Number(startedAt) }
+      const [key, step, pid, startedAt, note] = line.split(' ')
+      return { key: key!, step: step!, pid: Number(pid), startedAt: Number(startedAt), failing: note === 'fail' }
     })
 }
 

@@ -65,6 +65,17 @@ export const selectLeaseStates = `select id, status, lease_id from reflow_runs w
 const EXPIRED = `(available_at_ms <= {now} or heartbeat_at_ms > {now} + :leaseMs)`
 const STALE = `coalesce(heartbeat_at_ms, -1) < {at:staleBefore}`
 
+/**
+ * A parked wait's deadline (`until` of a sleep, `timeoutAt` of an event wait) is stored like its due
+ * time, on the judging clock (WAIT_JSON_AT_DUE); a claim hands it back on the claiming engine's
+ * clock, which the executor compares it with. (Kept on the parking engine's clock, a resumer whose
+ * clock is behind found the sleep not over and parked it again for the difference.)
+ */
+const WAIT_JSON_ON_ENGINE_CLOCK = `(select jsonb_object_agg(k, case when k in ('until', 'timeoutAt') and jsonb_typeof(v) = 'number'
+    then to_jsonb((v #>> '{}')::numeric - {now} + :now) else v end)::text
+  from jsonb_each(wait_json::jsonb) as w(k, v))`
+const CLAIMED_RUN_COLUMNS = RUN_COLUMNS.replace(/\bwait_json\b/, `${WAIT_JSON_ON_ENGINE_CLOCK} as wait_json`)
+
 /** Which runs a claim considers, beyond the due pending ones. */
 export interface ClaimKinds {
   woken: boolean
@@ -115,7 +126,7 @@ interrupted as (
       || :owner || ' took the run over', null
   from claimed where expired and current_step is not null
 )
-select ${RUN_COLUMNS}, exists (select 1 from reflow_steps s where s.run_id = claimed.id) as has_steps
+select ${CLAIMED_RUN_COLUMNS}, exists (select 1 from reflow_steps s where s.run_id = claimed.id) as has_steps
 from claimed order by expired_at_ms, due_position`
 }
 
@@ -204,10 +215,14 @@ export const releaseRun = (withAttempt: boolean): string => `with fenced as (
 )${withAttempt ? `,\nattempt as (${INSERT_ATTEMPT})` : ''}
 select count(*)::integer as applied from fenced`
 
+/** The wait to store: its deadline (:waitTimeKey) replaced by :due on the judging clock (see WAIT_JSON_ON_ENGINE_CLOCK). */
+const WAIT_JSON_AT_DUE = `case when :due is null then :waitJson
+  else jsonb_set(:waitJson::jsonb, array[:waitTimeKey], to_jsonb({at:due}))::text end`
+
 /** park for a sleep: running → waiting due at :due, lease released. Fenced. (primary key) */
 export const parkRun = `update reflow_runs
-set status = 'waiting', lease_id = null, lease_owner = null, heartbeat_at_ms = null, available_at_ms = {at:due}, wait_json = :waitJson,
-  wait_event = :waitEvent, wait_key = :waitKey, updated_at_ms = {now}
+set status = 'waiting', lease_id = null, lease_owner = null, heartbeat_at_ms = null, available_at_ms = {at:due},
+  wait_json = ${WAIT_JSON_AT_DUE}, wait_event = :waitEvent, wait_key = :waitKey, updated_at_ms = {now}
 where ${HELD}`
 
 /**
@@ -236,8 +251,8 @@ touched as (
 ),
 parked as (
   update reflow_runs
-  set status = 'waiting', lease_id = null, lease_owner = null, heartbeat_at_ms = null, available_at_ms = {at:due}, wait_json = :waitJson,
-    wait_event = :name, wait_key = :key, updated_at_ms = {now}
+  set status = 'waiting', lease_id = null, lease_owner = null, heartbeat_at_ms = null, available_at_ms = {at:due},
+    wait_json = ${WAIT_JSON_AT_DUE}, wait_event = :name, wait_key = :key, updated_at_ms = {now}
   where ${HELD} and not exists (select 1 from event) returning id
 )
 select (select id from event) as event_id, (select payload_json from event) as payload_json,

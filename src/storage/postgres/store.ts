@@ -168,7 +168,7 @@ export class PostgresStore implements Store {
     const what = `Parking run ${lease.runId}`
     const waitJson = JSON.stringify(wait)
     if (wait.kind === 'sleep') {
-      const result = await this.db.query(what, q.parkRun, { ...leaseValues(lease), due: wait.until, waitJson, waitEvent: null, waitKey: null, now })
+      const result = await this.db.query(what, q.parkRun, { ...leaseValues(lease), due: wait.until, waitJson, waitTimeKey: 'until', waitEvent: null, waitKey: null, now })
       return result.rowCount === 1 ? { parked: true } : null
     }
     return this.db.transaction(what, async (tx) => {
@@ -179,6 +179,7 @@ export class PostgresStore implements Store {
         key: wait.key,
         due: wait.timeoutAt,
         waitJson,
+        waitTimeKey: 'timeoutAt',
         now,
       })
       const row = rows[0]
