@@ -8,14 +8,15 @@
 import { afterAll, afterEach, expect, test } from 'bun:test'
 import { z } from 'zod'
 import { RunCancelledError } from '../../src/core/errors.ts'
-import { createEngine, createWorkflow, defineEvent, type Engine } from '../../src/index.ts'
+import { createEngine, createWorkflow, defineEvent } from '../../src/index.ts'
+import type { AnyWorkflow } from '../../src/workflow/workflow.ts'
 import { PostgresStorage } from '../../src/postgres.ts'
 import { dropSchemas, freshSchema, POSTGRES_URL } from '../postgres/server.ts'
 import { deferred, until } from './helpers.ts'
 
 /** Started engines poll once a minute: within a test, only notifications wake them. */
 const POLL_MS = 60_000
-const opened: { engine: Engine<any>; storage: PostgresStorage }[] = []
+const opened: { engine: { stop(): Promise<void> }; storage: PostgresStorage }[] = []
 afterEach(async () => {
   for (const { engine, storage } of opened.splice(0)) {
     await engine.stop()
@@ -24,9 +25,9 @@ afterEach(async () => {
 })
 afterAll(dropSchemas)
 
-function engineOn(schema: string, config: Omit<Parameters<typeof createEngine>[0], 'storage'>) {
+function engineOn<const W extends readonly AnyWorkflow[]>(schema: string, config: { workflows: W; concurrency?: number }) {
   const storage = new PostgresStorage(POSTGRES_URL, { schema })
-  const engine = createEngine({ ...config, storage } as Parameters<typeof createEngine>[0])
+  const engine = createEngine({ ...config, storage })
   opened.push({ engine, storage })
   return engine
 }

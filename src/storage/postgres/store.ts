@@ -313,8 +313,15 @@ export class PostgresStore implements Store {
 
   async nextDueAt(workflows: readonly string[], now: number): Promise<number | null> {
     if (workflows.length === 0) return null
+    const sent = performance.now()
     const { rows } = await this.db.query('Finding the next due run', q.selectNextDue, { workflows, now })
-    return optionalNumber(rows[0]?.due)
+    const due = optionalNumber(rows[0]?.due)
+    if (due === null || this.db.clock === 'engine') return due
+    // The server read its clock somewhere within the round trip, after the engine read `now`: the
+    // translation assumes it read both at once, so it can come out early by up to the round trip. An
+    // engine woken early finds nothing due, and then nothing "not yet due" to wait for: it would sit
+    // until its poll. Late by at most the round trip (and a millisecond of rounding) instead.
+    return due + Math.ceil(performance.now() - sent) + 1
   }
 
   async unknownWorkflows(workflows: readonly string[], limit: number): Promise<string[]> {
