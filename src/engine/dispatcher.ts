@@ -318,6 +318,10 @@ export function createDispatcher(options: DispatcherOptions) {
           changes?.disarm()
           return requestFill()
         }
+        // Another claim still out decides, the last to come back: each sees requests made after it
+        // began. (Two overlapping claims that each counted the other's refill as news, and asked again,
+        // kept an engine with nothing to claim claiming forever.)
+        if (claiming > 0) return
         if (requests !== requestsAtClaim || snapshotSkipped) requestFill()
         else idle()
       },

@@ -1,5 +1,6 @@
 /**
- * The inspection layer (src/inspect) over the memory store and a SQLite file: the same cases on both.
+ * The inspection layer (src/inspect) over the memory store, a SQLite file and a Postgres schema (on
+ * the engine's clock, since the cases pass explicit times): the same cases on each.
  * Runs are created and moved through the store contract with explicit times.
  */
 
@@ -11,11 +12,14 @@ import { ManualClock } from '../../src/core/clock.ts'
 import { createInspector } from '../../src/inspect/inspector.ts'
 import { SQLiteStorage } from '../../src/sqlite-bun.ts'
 import { MemoryStorage } from '../../src/storage/memory.ts'
+import { PostgresStorage } from '../../src/postgres.ts'
+import { dropSchemas, freshSchema, POSTGRES_URL } from '../postgres/server.ts'
 import { STORE, type Store } from '../../src/storage/store.ts'
 import { LEASE, OWNER, T, attempt, newRun, step } from '../contract/store-fixtures.ts'
 
 const dir = mkdtempSync(path.join(tmpdir(), 'reflow-inspect-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
+afterAll(dropSchemas)
 let files = 0
 
 const backends: { name: string; open: () => Promise<{ store: Store; close: () => void }> }[] = [
@@ -26,6 +30,14 @@ const backends: { name: string; open: () => Promise<{ store: Store; close: () =>
       const storage = new SQLiteStorage(path.join(dir, `db-${++files}.sqlite`))
       await storage.initialize()
       return { store: storage[STORE](), close: () => storage.close() }
+    },
+  },
+  {
+    name: 'postgres schema',
+    open: async () => {
+      const storage = new PostgresStorage(POSTGRES_URL, { schema: freshSchema(), timeSource: 'engine', maxConnections: 3 })
+      await storage.initialize()
+      return { store: storage[STORE](), close: () => void storage.close() }
     },
   },
 ]
