@@ -8,7 +8,7 @@
  * process crash loses nothing acknowledged) unless a row says `full` (power-loss safe).
  *
  *   bun run bench                          all sections, table on stdout, bench-results.json
- *   bun run bench --section throughput     one section (floor, throughput, overhead, dispatch, scale, rss, idle, codec, time, retention; comma-separated)
+ *   bun run bench --section throughput     one section (floor, throughput, overhead, dispatch, scale, rss, idle, codec, time, retention, postgres; comma-separated)
  *   bun run bench --quick                  smaller sizes, one round (a smoke run, under a minute)
  *   bun run bench --json                   only the JSON document, on stdout
  *
@@ -27,6 +27,21 @@
  *
  * The codec section times the stored-value codec (encode/decode of plain and tagged data) against
  * JSON.stringify/JSON.parse in the same rounds; `bun scripts/bench/codec.ts` prints it on its own.
+ *
+ * The postgres section (scripts/bench/postgres.ts) is not part of a default run (it needs a server):
+ *
+ *   bun run bench --postgres               only the postgres section (with --section: those and postgres)
+ *   bun run bench --section postgres       the same
+ *   --postgres-url URL                     default REFLOW_TEST_POSTGRES_URL, else postgres://postgres@127.0.0.1:5432/test
+ *   --pg-runs N                            1-step runs per engine measurement (default 1,500; --quick 400; 5-step: N / 5)
+ *
+ * It measures, in --rounds rounds (default 2; --quick 1), the raw skip-locked claim-then-complete
+ * floor on reflow's own table shape and the engine's 1-step and 5-step runs/s at concurrency 16 in
+ * one and in four worker processes (each ratio against the floor of its own round); then dispatch
+ * from another process (enqueue → first step, over NOTIFY), emit → woken step, and what a started
+ * engine with nothing to do costs: CPU and the statements it sends per second (counted in its pg
+ * client), idle, and with runs parked on a sleep and on an event. Every measurement gets a fresh
+ * schema, dropped afterwards.
  */
 
 import fs from 'node:fs'
@@ -41,9 +56,23 @@ import { measureIdleCpuIsolated, measureRss } from './bench/resources.ts'
 import { claimPlans, filledDb, measureScale } from './bench/scale.ts'
 import { measureRetention } from './bench/retention.ts'
 import { measureEvents, measureLateness, measureParkedIdleCpuIsolated } from './bench/time.ts'
+import {
+  DEFAULT_POSTGRES_URL,
+  dropPostgresSchemas,
+  measurePgRuns,
+  pgClaimCompleteFloor,
+  pgCrossProcessDispatch,
+  pgEventLatency,
+  pgIdle,
+  postgresSettings,
+  redact,
+  type PgRunsResult,
+} from './bench/postgres.ts'
 
-const SECTIONS = ['floor', 'throughput', 'overhead', 'dispatch', 'scale', 'rss', 'idle', 'codec', 'time', 'retention'] as const
+const SECTIONS = ['floor', 'throughput', 'overhead', 'dispatch', 'scale', 'rss', 'idle', 'codec', 'time', 'retention', 'postgres'] as const
 type Section = (typeof SECTIONS)[number]
+/** What a run without --section measures: everything but what needs a Postgres server. */
+const DEFAULT_SECTIONS = SECTIONS.filter((s) => s !== 'postgres')
 
 const { values: flags } = parseArgs({
   options: {
@@ -58,6 +87,9 @@ const { values: flags } = parseArgs({
     'sleep-runs': { type: 'string' },
     'retention-rows': { type: 'string' },
     seconds: { type: 'string' },
+    postgres: { type: 'boolean', default: false },
+    'postgres-url': { type: 'string' },
+    'pg-runs': { type: 'string' },
     out: { type: 'string', default: 'bench-results.json' },
     help: { type: 'boolean', default: false },
   },
@@ -78,11 +110,14 @@ const num = (value: string | undefined, fallback: number): number => {
 
 const quick = flags.quick
 const selected = new Set<Section>(
-  (flags.section ?? [...SECTIONS]).flatMap((s) => s.split(',')).map((s) => {
+  (flags.section ?? (flags.postgres ? [] : [...DEFAULT_SECTIONS])).flatMap((s) => s.split(',')).map((s) => {
     if (!SECTIONS.includes(s as Section)) throw new Error(`unknown section "${s}"; expected one of ${SECTIONS.join(', ')}`)
     return s as Section
   }),
 )
+if (flags.postgres) selected.add('postgres')
+const postgresUrl = flags['postgres-url'] ?? DEFAULT_POSTGRES_URL
+const pgRuns = Math.round(num(flags['pg-runs'], quick ? 400 : 1_500))
 const runs16 = Math.round(num(flags.runs, quick ? 5_000 : 20_000))
 const config = {
   rounds: Math.round(num(flags.rounds, quick ? 1 : 5)),
@@ -95,6 +130,19 @@ const config = {
   samples: Math.round(num(flags.samples, quick ? 50 : 200)),
   sleepRuns: Math.round(num(flags['sleep-runs'], quick ? 500 : 2_000)),
   retentionRows: Math.round(num(flags['retention-rows'], quick ? 20_000 : 100_000)),
+  ...(selected.has('postgres') && {
+    postgres: {
+      rounds: Math.round(num(flags.rounds, quick ? 1 : 2)),
+      runs1: pgRuns,
+      runs5: Math.max(100, Math.round(pgRuns / 5)),
+      floorJobs: Math.max(2_000, pgRuns * 4),
+      floorEachJobs: Math.max(500, pgRuns),
+      samples: Math.max(20, Math.round(num(flags.samples, quick ? 50 : 200) / 2)),
+      idleSeconds: Math.max(1.5, num(flags.seconds, quick ? 0.5 : 1) * 3),
+      parked: quick ? 200 : 300,
+      eventBudgetMs: quick ? 1_500 : 4_000,
+    },
+  }),
 }
 const quiet = flags.json
 const rows: Row[] = []
@@ -419,6 +467,160 @@ async function codec(): Promise<void> {
   details.codec = results
 }
 
+// Postgres: the engine on PostgresStorage against raw pg on the same server and table shape.
+
+/** DBOS's figure quoted in the Postgres issue: 1-step workflows per second with 10 in flight. */
+const DBOS_RUNS_PER_SEC = 530
+
+/** The median, the mean of the middle two for an even count (the default two rounds). */
+function mid(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  const half = sorted.length / 2
+  return Number.isInteger(half) ? (sorted[half - 1]! + sorted[half]!) / 2 : sorted[Math.floor(half)]!
+}
+
+async function postgres(): Promise<void> {
+  const pg = config.postgres!
+  const t0 = performance.now()
+  const say = (message: string) => log(quiet, `${message} (${((performance.now() - t0) / 1000).toFixed(0)} s)`)
+  const url = postgresUrl
+  const settings = await postgresSettings(url)
+  details.postgresServer = settings
+  const cases = [
+    { key: '1x16w1', name: '1-step runs, concurrency 16, one worker process', steps: 1, workers: 1, runs: pg.runs1, goal: 0.5 },
+    { key: '5x16w1', name: '5-step runs, concurrency 16, one worker process', steps: 5, workers: 1, runs: pg.runs5 },
+    { key: '1x16w4', name: '1-step runs, concurrency 16 each, four worker processes', steps: 1, workers: 4, runs: pg.runs1, goal: 0.5 },
+    { key: '5x16w4', name: '5-step runs, concurrency 16 each, four worker processes', steps: 5, workers: 4, runs: pg.runs5 },
+  ]
+  const floor: number[] = []
+  const floorEach: number[] = []
+  const engine: Record<string, { result: PgRunsResult[]; ratio: number[]; ratioEach: number[] }> = {}
+  for (const c of cases) engine[c.key] = { result: [], ratio: [], ratioEach: [] }
+  for (let round = 1; round <= pg.rounds; round++) {
+    say(`postgres floor/throughput round ${round}/${pg.rounds}`)
+    await settle()
+    const f = await pgClaimCompleteFloor(url, pg.floorJobs)
+    floor.push(f.jobsPerSec)
+    say(`  floor: ${f.jobsPerSec.toFixed(0)} jobs/s`)
+    await settle()
+    const fe = await pgClaimCompleteFloor(url, pg.floorEachJobs, { each: true })
+    floorEach.push(fe.jobsPerSec)
+    say(`  floor, a commit per job: ${fe.jobsPerSec.toFixed(0)} jobs/s`)
+    for (const c of cases) {
+      await settle()
+      const r = await measurePgRuns(url, { steps: c.steps, workers: c.workers, concurrency: 16, runs: c.runs })
+      engine[c.key]!.result.push(r)
+      engine[c.key]!.ratio.push(r.runsPerSec / f.jobsPerSec)
+      engine[c.key]!.ratioEach.push(r.runsPerSec / fe.jobsPerSec)
+      say(`  ${c.key}: ${r.runsPerSec.toFixed(0)} runs/s`)
+    }
+  }
+  add({
+    section: 'postgres',
+    name: 'raw claim-then-complete, skip locked, batches of 16',
+    value: mid(floor),
+    unit: 'jobs/s',
+    note: `${pg.floorJobs.toLocaleString('en-US')} runs inserted; 16 loops on a pg Pool of 16: update … where id in (select … for update skip locked limit 16) returning id, then one update for the batch`,
+  })
+  add({
+    section: 'postgres',
+    name: 'raw claim-then-complete, skip locked, a commit per job',
+    value: mid(floorEach),
+    unit: 'jobs/s',
+    ratio: mid(floorEach.map((v, i) => v / floor[i]!)),
+    ratioTo: 'pg floor',
+    note: `${pg.floorEachJobs.toLocaleString('en-US')} runs; the same claims, then an update of its own per job (as the engine records a step): the server's commit rate`,
+  })
+  const rate = (key: string) => mid(engine[key]!.result.map((r) => r.runsPerSec))
+  for (const c of cases) {
+    const e = engine[c.key]!
+    const ratio = mid(e.ratio)
+    const value = rate(c.key)
+    const perRun = mid(e.result.map((r) => r.statementsPerRun))
+    const cpu = mid(e.result.map((r) => r.workerCpuPercent))
+    const dbos = c.steps === 1 && c.workers === 1 ? `; ${(value / DBOS_RUNS_PER_SEC).toFixed(2)}× DBOS's ≈ ${DBOS_RUNS_PER_SEC} 1-step runs/s at 10 in flight` : ''
+    add({
+      section: 'postgres',
+      name: c.name,
+      value,
+      unit: 'runs/s',
+      ratio,
+      ratioTo: 'pg floor',
+      ...(c.goal === undefined ? {} : target(ratio, { atLeast: c.goal }, `≥ ${c.goal}× floor`)),
+      note: `${mid(e.ratioEach).toFixed(2)}× the commit-per-job floor; ${c.runs.toLocaleString('en-US')} runs; ${perRun.toFixed(2)} statements/run; workers' CPU ${cpu.toFixed(0)}% of a core${dbos}`,
+    })
+  }
+  for (const workers of [1, 4]) {
+    const w = workers === 1 ? 'w1' : 'w4'
+    const perStep = ((1 / rate(`5x16${w}`) - 1 / rate(`1x16${w}`)) / 4) * 1e6
+    add({
+      section: 'postgres',
+      name: `per step, concurrency 16, ${workers === 1 ? 'one worker process' : 'four worker processes'} (5-step vs 1-step)`,
+      value: perStep,
+      unit: 'µs',
+      note: 'wall time per extra step: one fenced statement (and its commit) each',
+    })
+  }
+  details.postgresThroughput = { floor, floorEach, engine }
+
+  say('postgres: dispatch from another process')
+  await settle()
+  const dispatch = await pgCrossProcessDispatch(url, pg.samples, 40)
+  add({
+    section: 'postgres',
+    name: 'dispatch, other process, p50',
+    value: dispatch.p50Ms,
+    unit: 'ms',
+    ...target(dispatch.p50Ms, { below: 10 }, '< 10 ms'),
+    note: `enqueue → first step start; an idle started engine in a worker process, woken by NOTIFY; ${dispatch.samples} enqueues, one every 40-80 ms`,
+  })
+  add({ section: 'postgres', name: 'dispatch, other process, p99', value: dispatch.p99Ms, unit: 'ms', note: `the worker's CPU meanwhile ${dispatch.cpuPercent.toFixed(1)}% of a core` })
+
+  say('postgres: emit → woken step')
+  await settle()
+  const events = await pgEventLatency(url, Math.min(50, pg.samples), { gapMs: 20, budgetMs: pg.eventBudgetMs, minSamples: quick ? 4 : 10 })
+  const eventNote = (n: number) => `${n} emits, one every 20-40 ms, each waking one waiting run (at most ${pg.eventBudgetMs / 1000} s of them)`
+  add({ section: 'postgres', name: 'emit (another engine) → woken step, p50', value: events.other.p50Ms, unit: 'ms', note: `${eventNote(events.other.samples)}; the emitter has its own pool: the wake-up travels by NOTIFY` })
+  add({ section: 'postgres', name: 'emit (another engine) → woken step, p99', value: events.other.p99Ms, unit: 'ms' })
+  add({ section: 'postgres', name: 'emit (the same engine) → woken step, p50', value: events.same.p50Ms, unit: 'ms', note: eventNote(events.same.samples) })
+  add({ section: 'postgres', name: 'emit (the same engine) → woken step, p99', value: events.same.p99Ms, unit: 'ms' })
+  details.postgresLatency = { dispatch, events }
+
+  say('postgres: idle')
+  const idle: Record<string, unknown> = {}
+  const parked = pg.parked.toLocaleString('en-US')
+  const probes = [
+    ['empty', 0, 'sleep', 'with nothing to do'],
+    ['sleeping', pg.parked, 'sleep', `with ${parked} runs sleeping 10 days`],
+    ['waiting', pg.parked, 'event', `with ${parked} runs waiting for an event`],
+  ] as const
+  // --quick runs the three probes at once (each in its own process, its own CPU and statements).
+  const results = quick
+    ? await Promise.all(probes.map(([, count, waitFor]) => pgIdle(url, pg.idleSeconds, count, waitFor)))
+    : []
+  for (const [i, [key, count, waitFor, what]] of probes.entries()) {
+    if (!quick) await settle()
+    const r = results[i] ?? (await pgIdle(url, pg.idleSeconds, count, waitFor))
+    idle[key] = r
+    add({
+      section: 'postgres',
+      name: `CPU of a started engine ${what}`,
+      value: r.cpuPercent,
+      unit: '% of a core',
+      ...target(r.cpuPercent, { below: 1 }, '< 1%'),
+      note: `a fresh worker process, ${r.seconds.toFixed(1)} s${quick ? ' (--quick: the three probes at once)' : ''}`,
+    })
+    add({
+      section: 'postgres',
+      name: `  statements it sends (${key})`,
+      value: r.statementsPerSec,
+      unit: '/s',
+      note: 'counted in its pg client (pg.Client.prototype.query): pg_stat_database is database-wide, shared with other sessions',
+    })
+  }
+  details.postgresIdle = idle
+}
+
 const started = performance.now()
 try {
   if (selected.has('floor') || selected.has('throughput')) await floorAndThroughput()
@@ -430,8 +632,10 @@ try {
   if (selected.has('codec')) await codec()
   if (selected.has('time')) await time()
   if (selected.has('retention')) await retention()
+  if (selected.has('postgres')) await postgres()
 } finally {
   cleanup()
+  if (selected.has('postgres')) await dropPostgresSchemas(postgresUrl)
 }
 
 // Section by section, in the order of SECTIONS, each in the order its figures were measured.
@@ -454,6 +658,7 @@ const document = {
     cpus: os.cpus().length,
     cpuModel: os.cpus()[0]?.model,
     tmpdir: os.tmpdir(),
+    ...(details.postgresServer !== undefined && { postgres: details.postgresServer }),
   },
   durability:
     'WAL, synchronous=normal (the default: a process crash loses nothing acknowledged, every promise settles after COMMIT); rows marked "full" use synchronous=full (power-loss safe)',
@@ -466,6 +671,9 @@ if (flags.json) {
   process.stdout.write(`${JSON.stringify(document, null, 2)}\n`)
 } else {
   process.stdout.write(`\nreflow-ts bench · bun ${document.environment.bun} · SQLite ${document.environment.sqlite} · ${document.environment.cpus} CPUs · ${document.durationS.toFixed(0)} s\n`)
-  process.stdout.write(`durability: ${document.durability}\n\n`)
+  process.stdout.write(`durability: ${document.durability}\n`)
+  const server = details.postgresServer as { version: string; synchronousCommit: string } | undefined
+  if (server) process.stdout.write(`postgres: ${server.version}, synchronous_commit=${server.synchronousCommit}, ${redact(postgresUrl)}\n`)
+  process.stdout.write('\n')
   process.stdout.write(`${formatTable(rows)}\n\nwritten to ${flags.out}\n`)
 }
