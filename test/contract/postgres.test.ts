@@ -1,9 +1,11 @@
-import { afterAll, describe, test } from 'bun:test'
-import type { Clock } from '../../src/core/clock.ts'
+import { afterAll, describe, expect, test } from 'bun:test'
+import { ManualClock, type Clock } from '../../src/core/clock.ts'
+import { StorageError } from '../../src/core/errors.ts'
 import { PostgresStorage } from '../../src/postgres.ts'
 import { STORE } from '../../src/storage/store.ts'
 import { dropSchemas, freshSchema, POSTGRES_URL } from '../postgres/server.ts'
 import { adapterContract } from './adapter.contract.ts'
+import { newRun, T } from './store-fixtures.ts'
 import { storeContract } from './store.contract.ts'
 
 afterAll(dropSchemas)
@@ -34,4 +36,22 @@ storeContract({ describe, test }, {
   create: async (clock) => (await open(freshSchema(), clock))[STORE](),
   connect: async (n, clock) => (await connect(n, clock)).map((storage) => storage[STORE]()),
   skip: [{ reason: asynchronous, tests: ['changes > the version moves with each transition another connection commits'] }],
+})
+
+describe('PostgresStorage group commit', () => {
+  test('writes issued together share a transaction, and one that fails fails alone', async () => {
+    const storage = await open(freshSchema(), new ManualClock(T))
+    try {
+      const store = storage[STORE]()
+      // A NUL character is the one text Postgres refuses: that write fails on the server, mid-batch.
+      const results = await Promise.allSettled(['a', 'b', 'c'].map((id) => store.createRun(newRun(id, id === 'b' ? { inputJson: '"\u0000"' } : {}))))
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled'])
+      expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(StorageError)
+      expect((await store.getRun('a'))?.status).toBe('pending')
+      expect(await store.getRun('b')).toBeNull()
+      expect((await store.getRun('c'))?.status).toBe('pending')
+    } finally {
+      await storage.close()
+    }
+  })
 })

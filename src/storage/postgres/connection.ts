@@ -9,6 +9,13 @@
  * reconnected with backoff, and counts as a change when it comes back (notifications in between
  * are lost): the engine's poll is the safety net either way.
  *
+ * Group commit: a transition's one statement (`write`) waits while this store's previous batch is
+ * in flight, then goes with every write queued meanwhile in one transaction, so concurrent runs
+ * share a commit (the server's commit rate, not the SQL, bounds a commit per statement). A lone
+ * write runs on its own. If a statement of a batch fails, the batch is rolled back and its writes
+ * run again one by one, so only the failing one fails. Each write's statement still carries its own
+ * fence: sharing a transaction changes when it commits, never what it may write.
+ *
  * Faults: every failed statement is a StorageError naming what was being done; a transaction that
  * failed is rolled back and its connection discarded. Nothing here retries a write: the engine
  * does, and decides what a failure means for the run.
@@ -72,6 +79,17 @@ export interface Transaction {
   query(source: string, values?: Record<string, unknown>): Promise<PgResult>
 }
 
+/** Writes at most in one group commit. */
+const MAX_BATCH = 64
+
+interface QueuedWrite {
+  what: string
+  source: string
+  values: Record<string, unknown>
+  resolve(result: PgResult): void
+  reject(error: unknown): void
+}
+
 const RECONNECT_MIN_MS = 100
 const RECONNECT_MAX_MS = 5_000
 
@@ -86,6 +104,8 @@ export class PostgresConnection {
   /** This store's notifications carry it, so the listener can tell them from other stores'. */
   private readonly selfId = crypto.randomUUID()
   private closed = false
+  private queued: QueuedWrite[] = []
+  private flushing = false
   private isReady = false
   private readying: Promise<void> | undefined
   private notifying: 'idle' | 'sending' | 'again' = 'idle'
@@ -127,6 +147,19 @@ export class PostgresConnection {
     return this.run(what, source, values)
   }
 
+  /** Runs one write statement in the next group commit (see the module comment). */
+  async write(what: string, source: string, values: Record<string, unknown> = {}): Promise<PgResult> {
+    if (!this.isReady) await this.ready()
+    this.assertOpen(what)
+    return new Promise((resolve, reject) => {
+      this.queued.push({ what, source, values, resolve, reject })
+      if (this.flushing) return
+      this.flushing = true
+      // A microtask later: writes issued in the same turn (a batch of slots finishing) go together.
+      queueMicrotask(() => void this.flush())
+    })
+  }
+
   /** Runs `fn` in one transaction on one pooled connection: committed if it returns, rolled back if it throws. */
   async transaction<T>(what: string, fn: (tx: Transaction) => Promise<T>): Promise<T> {
     if (!this.isReady) await this.ready()
@@ -146,6 +179,31 @@ export class PostgresConnection {
       },
     )
     return this.readying
+  }
+
+  private async flush(): Promise<void> {
+    while (this.queued.length > 0) {
+      const batch = this.queued.splice(0, MAX_BATCH)
+      if (batch.length === 1) {
+        const [only] = batch as [QueuedWrite]
+        await this.run(only.what, only.source, only.values).then(only.resolve, only.reject)
+        continue
+      }
+      let results: PgResult[] | undefined
+      try {
+        results = await this.runTransaction(`Writing ${batch.length} transitions`, async (tx) => {
+          const done: PgResult[] = []
+          for (const write of batch) done.push(await tx.query(write.source, write.values))
+          return done
+        })
+      } catch {
+        // One write's failure must not be the others': each runs again on its own.
+        await Promise.all(batch.map((write) => this.run(write.what, write.source, write.values).then(write.resolve, write.reject)))
+        continue
+      }
+      batch.forEach((write, i) => write.resolve(results![i]!))
+    }
+    this.flushing = false
   }
 
   private async run(what: string, source: string, values: Record<string, unknown> = {}): Promise<PgResult> {

@@ -60,7 +60,7 @@ export class PostgresStore implements Store {
   }
 
   async createRun(run: NewRun): Promise<{ run: RunDetails; created: boolean }> {
-    const inserted = await this.db.query(`Creating run ${run.id}`, q.insertRun, {
+    const inserted = await this.db.write(`Creating run ${run.id}`, q.insertRun, {
       ...newRunValues(run),
       scheduleId: run.schedule?.id ?? null,
       slotMs: run.schedule?.slotMs ?? null,
@@ -92,7 +92,7 @@ export class PostgresStore implements Store {
     const values: Record<string, unknown> = { workflows, limit, now, leaseMs: request.leaseMs, owner: request.owner }
     if (kinds.expired !== 'no') values.exclude = request.exclude && request.exclude.size > 0 ? excluded(request.exclude) : []
     if (kinds.expired === 'stale') values.staleBefore = request.staleBefore
-    const { rows } = await this.db.query('Claiming runs', this.claimStatement(kinds), values)
+    const { rows } = await this.db.write('Claiming runs', this.claimStatement(kinds), values)
     if (rows.length === 0) return []
     const found = rows.map(toClaim)
     const resumed = found.filter((f) => f.hasSteps)
@@ -106,7 +106,7 @@ export class PostgresStore implements Store {
 
   async heartbeat(leases: readonly Lease[], now: number, leaseMs: number): Promise<LeaseState[]> {
     if (leases.length === 0) return []
-    const { rows } = await this.db.query('Renewing leases', q.heartbeatRuns, {
+    const { rows } = await this.db.write('Renewing leases', q.heartbeatRuns, {
       ids: leases.map((l) => l.runId),
       leaseIds: leases.map((l) => l.leaseId),
       now,
@@ -122,15 +122,15 @@ export class PostgresStore implements Store {
   async recordStep(lease: Lease, step: StepWrite, now: number, next: { nextStep: string | null; complete: boolean }): Promise<boolean> {
     const values = { ...leaseValues(lease), ...stepValues(step), now }
     const result = next.complete
-      ? await this.db.query(`Recording step "${step.name}" of run ${lease.runId}`, q.completeWithStep, { ...values, status: 'completed' })
-      : await this.db.query(`Recording step "${step.name}" of run ${lease.runId}`, q.advanceWithStep, { ...values, nextStep: next.nextStep })
+      ? await this.db.write(`Recording step "${step.name}" of run ${lease.runId}`, q.completeWithStep, { ...values, status: 'completed' })
+      : await this.db.write(`Recording step "${step.name}" of run ${lease.runId}`, q.advanceWithStep, { ...values, nextStep: next.nextStep })
     if (result.rowCount !== 1) return false
     if (next.complete) this.db.notifyChanged()
     return true
   }
 
   async recordFailure(lease: Lease, step: StepWrite, attempt: AttemptWrite, now: number, finish: boolean): Promise<boolean> {
-    const { rows } = await this.db.query(`Recording the failure of step "${step.name}" of run ${lease.runId}`, q.recordFailure, {
+    const { rows } = await this.db.write(`Recording the failure of step "${step.name}" of run ${lease.runId}`, q.recordFailure, {
       ...leaseValues(lease),
       ...stepValues(step),
       ...attemptValues(attempt),
@@ -143,7 +143,7 @@ export class PostgresStore implements Store {
   }
 
   async finish(lease: Lease, status: 'completed' | 'failed', now: number): Promise<boolean> {
-    const result = await this.db.query(`Finishing run ${lease.runId} as ${status}`, q.finishRun, { ...leaseValues(lease), status, now })
+    const result = await this.db.write(`Finishing run ${lease.runId} as ${status}`, q.finishRun, { ...leaseValues(lease), status, now })
     if (result.rowCount !== 1) return false
     this.db.notifyChanged()
     return true
@@ -151,7 +151,7 @@ export class PostgresStore implements Store {
 
   async release(lease: Lease, release: Release, now: number): Promise<boolean> {
     const withAttempt = release.attemptRecord !== undefined
-    const { rows } = await this.db.query(`Releasing run ${lease.runId}`, q.releaseRun(withAttempt), {
+    const { rows } = await this.db.write(`Releasing run ${lease.runId}`, q.releaseRun(withAttempt), {
       ...leaseValues(lease),
       availableAt: release.availableAt,
       attempt: release.attempt,
@@ -168,7 +168,7 @@ export class PostgresStore implements Store {
     const what = `Parking run ${lease.runId}`
     const waitJson = JSON.stringify(wait)
     if (wait.kind === 'sleep') {
-      const result = await this.db.query(what, q.parkRun, { ...leaseValues(lease), due: wait.until, waitJson, waitTimeKey: 'until', waitEvent: null, waitKey: null, now })
+      const result = await this.db.write(what, q.parkRun, { ...leaseValues(lease), due: wait.until, waitJson, waitTimeKey: 'until', waitEvent: null, waitKey: null, now })
       return result.rowCount === 1 ? { parked: true } : null
     }
     return this.db.transaction(what, async (tx) => {
@@ -216,7 +216,7 @@ export class PostgresStore implements Store {
   }
 
   async cancel(runId: string, now: number): Promise<boolean> {
-    const result = await this.db.query(`Cancelling run ${runId}`, q.cancelRun, { runId, now })
+    const result = await this.db.write(`Cancelling run ${runId}`, q.cancelRun, { runId, now })
     if (result.rowCount !== 1) return false
     this.db.notifyChanged()
     return true
