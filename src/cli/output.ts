@@ -20,7 +20,10 @@
  */
 
 import { toPlainJson, type PlainJson } from '../core/codec.ts'
+import { formatDuration as duration } from '../core/duration.ts'
 import { renderValue } from '../core/render-value.ts'
+
+export { duration }
 import type { RunStatus } from '../core/types.ts'
 
 export interface Output {
@@ -91,15 +94,6 @@ export function ago(time: number, now: number): string {
   return ms < 0 ? `in ${coarse(-ms)}` : `${coarse(ms)} ago`
 }
 
-/** "85ms", "4.2s", "3m 12s", "2h 5m", "3d 4h". */
-export function duration(ms: number): string {
-  if (ms < 1000) return `${Math.max(0, Math.round(ms))}ms`
-  if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)}s`
-  const s = Math.floor(ms / 1000)
-  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`
-  if (s < 86_400) return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`
-  return `${Math.floor(s / 86_400)}d ${Math.floor((s % 86_400) / 3600)}h`
-}
 
 /** The largest unit that fits, rounded: 89s → "1m", 9d 23h → "10d". */
 function coarse(ms: number): string {

@@ -31,3 +31,13 @@ export function parseDuration(value: unknown, what: string): number {
     `${what} must be a number of milliseconds or a duration such as "500ms", "30s", "10m", "2h" or "3d", got ${shown}`,
   )
 }
+
+/** A duration for people: "85ms", "4.2s", "3m 12s", "2h 5m", "3d 4h". */
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.max(0, Math.round(ms))}ms`
+  if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)}s`
+  const s = Math.floor(ms / 1000)
+  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`
+  if (s < 86_400) return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`
+  return `${Math.floor(s / 86_400)}d ${Math.floor((s % 86_400) / 3600)}h`
+}

@@ -2,7 +2,7 @@
 
 import { deserialize } from '../core/json.ts'
 import type { AttemptRecord, AttemptStatus, RunDetails, RunStatus, RunWait, StepResult, StepStatus } from '../core/types.ts'
-import type { Claim, ScheduleRow } from './store.ts'
+import type { Claim, RunSummary, ScheduleRow } from './store.ts'
 /** A row as a driver returns it: column name → value. */
 export type SqlRow = Record<string, unknown>
 
@@ -81,5 +81,23 @@ export function toSchedule(row: SqlRow): ScheduleRow {
     skippedCount: Number(row.skipped_count ?? 0),
     lastSkippedSlotMs: optionalNumber(row.last_skipped_slot_ms),
     updatedAt: Number(row.updated_at_ms),
+  }
+}
+
+/** A row of a run list (listRuns) as the store's summary. */
+export function toSummary(row: SqlRow): RunSummary {
+  return {
+    id: row.id as string,
+    workflow: row.workflow as string,
+    status: row.status as RunStatus,
+    step: row.step_name == null
+      ? null
+      : { name: row.step_name as string, status: row.step_status as StepResult['status'], attempts: Number(row.step_attempts) },
+    error: row.step_status === 'failed' ? ((row.step_error as string | null) ?? null) : null,
+    stepsRecorded: Number(row.steps_recorded),
+    createdAt: Number(row.created_at_ms),
+    updatedAt: Number(row.updated_at_ms),
+    startedAt: optionalNumber(row.started_at_ms),
+    finishedAt: optionalNumber(row.finished_at_ms),
   }
 }

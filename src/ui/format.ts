@@ -5,7 +5,10 @@
  * `Map(1) {"a" => 1}`, `10n`) through core/render-value.ts, never as their tagged storage form.
  */
 
+import { formatDuration as duration } from '../core/duration.ts'
 import { renderValue } from '../core/render-value.ts'
+
+export { duration }
 
 /** "2026-05-01 12:00:03Z"; "-" for none. */
 export function utc(time: number | null): string {
@@ -13,15 +16,6 @@ export function utc(time: number | null): string {
   return new Date(time).toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, 'Z')
 }
 
-/** "85ms", "4.2s", "3m 12s", "2h 5m", "3d 4h". */
-export function duration(ms: number): string {
-  if (ms < 1000) return `${Math.max(0, Math.round(ms))}ms`
-  if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)}s`
-  const s = Math.floor(ms / 1000)
-  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`
-  if (s < 86_400) return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`
-  return `${Math.floor(s / 86_400)}d ${Math.floor((s % 86_400) / 3600)}h`
-}
 
 /** "12s ago", "in 10m", "just now". */
 export function ago(time: number, now: number): string {

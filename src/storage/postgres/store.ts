@@ -11,7 +11,7 @@
 
 import { InvalidArgumentError, StorageError } from '../../core/errors.ts'
 import type { AttemptRecord, RunDetails, RunStatus, RunWait, StepResult } from '../../core/types.ts'
-import { toAttempt, toClaim, toRun, toStep, optionalNumber, type SqlRow } from '../rows.ts'
+import { optionalNumber, toAttempt, toClaim, toRun, toStep, toSummary } from '../rows.ts'
 import {
   assertListLimit,
   decodeRunCursor,
@@ -33,7 +33,6 @@ import {
   type RunListQuery,
   type RunPage,
   type RunStats,
-  type RunSummary,
   type ScheduleStore,
   type StatsRequest,
   type StepWrite,
@@ -424,21 +423,4 @@ function attemptValues(a: AttemptWrite): Record<string, unknown> {
 
 function toEvent(id: unknown, payload: unknown): StoredEvent {
   return { id: Number(id), payloadJson: (payload as string | null) ?? null }
-}
-
-function toSummary(row: SqlRow): RunSummary {
-  return {
-    id: row.id as string,
-    workflow: row.workflow as string,
-    status: row.status as RunStatus,
-    step: row.step_name == null
-      ? null
-      : { name: row.step_name as string, status: row.step_status as StepResult['status'], attempts: Number(row.step_attempts) },
-    error: row.step_status === 'failed' ? ((row.step_error as string | null) ?? null) : null,
-    stepsRecorded: Number(row.steps_recorded),
-    createdAt: Number(row.created_at_ms),
-    updatedAt: Number(row.updated_at_ms),
-    startedAt: optionalNumber(row.started_at_ms),
-    finishedAt: optionalNumber(row.finished_at_ms),
-  }
 }

@@ -4,7 +4,7 @@
  * reads as it is when opened readonly.
  */
 
-import type { RunStatus, StepResult } from '../../core/types.ts'
+import type { RunStatus } from '../../core/types.ts'
 import {
   assertListLimit,
   decodeRunCursor,
@@ -12,13 +12,12 @@ import {
   type RunListQuery,
   type RunPage,
   type RunStats,
-  type RunSummary,
   type StatsRequest,
 } from '../store.ts'
 import type { SqliteConnection } from './connection.ts'
-import type { SqlRow, SqlValue } from './driver.ts'
+import type { SqlValue } from './driver.ts'
 import * as q from './inspect-queries.ts'
-import { optionalNumber } from '../rows.ts'
+import { toSummary } from '../rows.ts'
 
 export function listRunPage(db: SqliteConnection, query: RunListQuery): Promise<RunPage> {
   assertListLimit(query.limit)
@@ -72,21 +71,4 @@ export function runStats(db: SqliteConnection, { now, windowsMs }: StatsRequest)
       })),
     }
   })
-}
-
-function toSummary(row: SqlRow): RunSummary {
-  return {
-    id: row.id as string,
-    workflow: row.workflow as string,
-    status: row.status as RunStatus,
-    step: row.step_name == null
-      ? null
-      : { name: row.step_name as string, status: row.step_status as StepResult['status'], attempts: Number(row.step_attempts) },
-    error: row.step_status === 'failed' ? ((row.step_error as string | null) ?? null) : null,
-    stepsRecorded: Number(row.steps_recorded),
-    createdAt: Number(row.created_at_ms),
-    updatedAt: Number(row.updated_at_ms),
-    startedAt: optionalNumber(row.started_at_ms),
-    finishedAt: optionalNumber(row.finished_at_ms),
-  }
 }

@@ -13,7 +13,7 @@
 import { InvalidArgumentError, StorageError } from '../../core/errors.ts'
 import type { AttemptRecord, RunDetails, RunWait, StepResult } from '../../core/types.ts'
 import { newRunDetails, type NewEvent, type ParkResult, type StoredEvent, type AttemptWrite, type ChangeSource, type Claim, type ClaimRequest, type Lease, type LeaseState, type NewRun, type Release, type StepWrite, type Store, type PurgeBatchRequest, type PurgeBatchResult, type FinishedStatus, type ScheduleStore, type RunListQuery, type RunPage, type RunStats, type StatsRequest } from '../store.ts'
-import type { SqlRow, SqlValue } from './driver.ts'
+import type { SqlValue } from './driver.ts'
 import type { SqliteConnection } from './connection.ts'
 import * as q from './queries.ts'
 import { createSqliteSchedules } from './schedules.ts'
