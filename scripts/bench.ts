@@ -354,6 +354,9 @@ async function scale(): Promise<void> {
     ratioTo: '10k',
     ...target(runRatio, { below: 1.5 }, 'slowdown ≤ 1.5×'),
   })
+  for (const [query, ms] of Object.entries(b.pageMs)) {
+    add({ section: 'scale', name: `run list page of 50, ${big} finished runs: ${query}`, value: ms, unit: 'ms', ...target(ms, { below: 100 }, '< 100 ms') })
+  }
   const indexed = Object.values(plans).flat().some((d) => d.includes('reflow_runs_claim'))
   add({ section: 'scale', name: 'claim reads use the (status, available_at_ms) index', value: indexed ? 1 : 0, unit: '', note: plans.selectDueCandidates!.join('; ') })
   details.scale = { small: a, big: b, plans }

@@ -11,10 +11,14 @@ import { STORE } from '../../src/storage/store.ts'
 import * as q from '../../src/storage/sqlite/queries.ts'
 import { WORKFLOW, enqueueMany, measureRuns, noopWorkflow, type Engine } from './engine-runs.ts'
 import { createEngine } from '../../src/index.ts'
+import { createInspector } from '../../src/inspect/inspector.ts'
+import type { RunListQuery } from '../../src/storage/store.ts'
 import { freshDb, percentile } from './harness.ts'
 
 export interface ScaleResult {
   rows: number
+  /** p50 milliseconds of one run-list page (50 runs, the dashboard's and `reflow runs`'), by query. */
+  pageMs: Record<string, number>
   fillMs: number
   fileMb: number
   claimP50Us: number
@@ -89,15 +93,48 @@ export async function measureScale(rows: number, claims: number, runs: number): 
     if (claimed.length !== 1) throw new Error('scale: claim found nothing')
     await store.finish({ runId: claimed[0]!.id, leaseId: claimed[0]!.leaseId }, 'completed', Date.now())
   }
+  const pageMs = await measurePages(createInspector(store))
   storage.close()
   latencies.sort((a, b) => a - b)
   const result = await measureRuns({ steps: 1, concurrency: 16, runs, path })
   return {
     rows,
+    pageMs,
     fillMs,
     fileMb,
     claimP50Us: percentile(latencies, 50),
     claimP99Us: percentile(latencies, 99),
     runsPerSec: result.runsPerSec,
   }
+}
+
+/**
+ * Run-list pages as the dashboard and `reflow runs` ask for them (50 runs, newest first), each
+ * query 20 times: the p50 in milliseconds. The file holds completed runs (and the few the claim
+ * measurement made); a filter that matches none walks the whole history, the worst case.
+ */
+async function measurePages(inspector: ReturnType<typeof createInspector>): Promise<Record<string, number>> {
+  const first = await inspector.listRuns({ limit: 50 })
+  const someId = first.runs.at(-1)!.id
+  const queries: Record<string, RunListQuery> = {
+    'first page': { limit: 50 },
+    'a later page (cursor)': { limit: 50, cursor: first.nextCursor! },
+    'one workflow': { limit: 50, workflow: WORKFLOW },
+    'completed': { limit: 50, statuses: ['completed'] },
+    'failed (none in the file)': { limit: 50, statuses: ['failed'] },
+    'id prefix': { limit: 50, idPrefix: someId.slice(0, 8) },
+    'created in the last hour': { limit: 50, createdAfter: Date.now() - 3_600_000 },
+  }
+  const result: Record<string, number> = {}
+  for (const [name, query] of Object.entries(queries)) {
+    const times: number[] = []
+    for (let i = 0; i < 20; i++) {
+      const start = performance.now()
+      await inspector.listRuns(query)
+      times.push(performance.now() - start)
+    }
+    times.sort((a, b) => a - b)
+    result[name] = percentile(times, 50)
+  }
+  return result
 }

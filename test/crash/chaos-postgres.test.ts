@@ -39,7 +39,11 @@ test(
     // if failures really were retried.
     expect(report.reexecutedSteps).toBeGreaterThan(0)
     expect(report.failedAttempts).toBeGreaterThan(0)
-    expect(report.reexecutedSteps).toBe(report.kills.reduce((n, kill) => n + kill.interrupted.length, 0))
+    // A step the log shows unfinished at a kill runs again unless its record was committed: the
+    // server can commit a batch the killed worker sent just before it died (the log has no line for
+    // that), so at most every interrupted step runs again, never more. Running a recorded step again
+    // is what the violations above would catch.
+    expect(report.reexecutedSteps).toBeLessThanOrEqual(report.kills.reduce((n, kill) => n + kill.interrupted.length, 0))
     expect(report.executions).toBe(RUNS * 3 + report.reexecutedSteps + report.failedAttempts)
   },
   60_000 + KILLS * 5_000 + RUNS * 50,

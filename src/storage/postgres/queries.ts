@@ -134,15 +134,15 @@ from claimed order by expired_at_ms, due_position`
 export const selectStepsOfRuns = `select ${STEP_COLUMNS} from reflow_steps where run_id = any(:ids) order by run_id, seq`
 
 /**
- * nextDueAt: the earliest due time after now of a pending or waiting run of :workflows, as a time
- * on the engine's clock. (reflow_runs_pending, reflow_runs_woken)
+ * nextDueAt: the earliest due time after now (less :graceMs) of a pending or waiting run of
+ * :workflows, as a time on the engine's clock. (reflow_runs_pending, reflow_runs_woken)
  */
 export const selectNextDue = `select min(available_at_ms) - {now} + :now as due from (
-  (select available_at_ms from reflow_runs where status = 'pending' and available_at_ms > {now} and workflow = any(:workflows)
-    order by available_at_ms limit 1)
+  (select available_at_ms from reflow_runs where status = 'pending' and available_at_ms > {now} - :graceMs
+    and workflow = any(:workflows) order by available_at_ms limit 1)
   union all
-  (select available_at_ms from reflow_runs where status = 'waiting' and available_at_ms > {now} and workflow = any(:workflows)
-    order by available_at_ms limit 1)
+  (select available_at_ms from reflow_runs where status = 'waiting' and available_at_ms > {now} - :graceMs
+    and workflow = any(:workflows) order by available_at_ms limit 1)
 ) t`
 
 /** unknownWorkflows: workflows outside :workflows with pending runs. (reflow_runs_pending) */

@@ -41,6 +41,7 @@ const PARAM_TYPES: Record<string, string> = {
   eventId: 'bigint',
   expiresAt: 'bigint',
   ttlMs: 'bigint',
+  graceMs: 'bigint',
   windowStart: 'bigint',
   limit: 'integer',
   attempts: 'integer',

@@ -44,6 +44,9 @@ import * as q from './queries.ts'
 import * as iq from './inspect-queries.ts'
 import { createPostgresSchedules } from './schedules.ts'
 
+/** How long after a run fell due on the server nextDueAt still answers it (see nextDueAt). */
+const DUE_GRACE_MS = 1_000
+
 export class PostgresStore implements Store {
   readonly changes: ChangeSource
   readonly schedules: ScheduleStore
@@ -312,15 +315,16 @@ export class PostgresStore implements Store {
 
   async nextDueAt(workflows: readonly string[], now: number): Promise<number | null> {
     if (workflows.length === 0) return null
+    // On the database clock an engine's timer and the server disagree by up to a round trip: a
+    // timer can fire (and its claim find nothing) just before the run falls due on the server, and
+    // the look for the next due time come just after. Runs that fell due within the last second
+    // are still answered then (as a time already past: the engine claims at once), or the engine
+    // would sit until its poll. The answer errs late by the round trip, never early.
+    const database = this.db.clock === 'database'
     const sent = performance.now()
-    const { rows } = await this.db.query('Finding the next due run', q.selectNextDue, { workflows, now })
+    const { rows } = await this.db.query('Finding the next due run', q.selectNextDue, { workflows, now, graceMs: database ? DUE_GRACE_MS : 0 })
     const due = optionalNumber(rows[0]?.due)
-    if (due === null || this.db.clock === 'engine') return due
-    // The server read its clock somewhere within the round trip, after the engine read `now`: the
-    // translation assumes it read both at once, so it can come out early by up to the round trip. An
-    // engine woken early finds nothing due, and then nothing "not yet due" to wait for: it would sit
-    // until its poll. Late by at most the round trip (and a millisecond of rounding) instead.
-    return due + Math.ceil(performance.now() - sent) + 1
+    return due === null || !database ? due : due + Math.ceil(performance.now() - sent) + 1
   }
 
   async unknownWorkflows(workflows: readonly string[], limit: number): Promise<string[]> {
