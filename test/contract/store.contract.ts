@@ -24,6 +24,7 @@ import { readCases } from './store-reads.cases.ts'
 import { transitionCases } from './store-transitions.cases.ts'
 import { waitCases } from './store-waits.cases.ts'
 import { retentionCases } from './store-retention.cases.ts'
+import { scheduleCases } from './store-schedules.cases.ts'
 
 export type { ContractHarness, Skip }
 
@@ -75,6 +76,7 @@ export function storeContract(h: ContractHarness, target: StoreTarget): void {
     connectionCases(suite)
     waitCases(suite)
     retentionCases(suite)
+    scheduleCases(suite)
     r.checkSkips()
   })
 }

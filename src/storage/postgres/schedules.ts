@@ -5,6 +5,7 @@
  * the same transaction; the run's idempotency key (unique per workflow) is the second guard.
  */
 
+import { StorageError } from '../../core/errors.ts'
 import { toSchedule } from '../rows.ts'
 import type { ScheduleRow, ScheduleStore, SlotOutcome } from '../store.ts'
 import type { PostgresConnection } from './connection.ts'
@@ -22,7 +23,12 @@ export function createPostgresSchedules(db: PostgresConnection): ScheduleStore {
     async upsert(d, now) {
       const values = { id: d.id, workflow: d.workflow, specJson: d.specJson, inputJson: d.inputJson, declared: d.declared, nextSlotMs: d.nextSlotMs, now }
       const { rows } = await db.query(`Saving schedule "${d.id}"`, q.upsertSchedule, values)
-      return toSchedule(rows[0]!)
+      if (rows[0]) return toSchedule(rows[0])
+      // Another engine inserted the same schedule after this statement's snapshot was taken (its
+      // insert waited on that one, then changed nothing): a new statement sees it.
+      const saved = await get(d.id)
+      if (!saved) throw new StorageError(`Schedule "${d.id}" was neither saved nor found`)
+      return saved
     },
 
     async removeDeclared(keep, workflows) {
