@@ -58,9 +58,17 @@ async function query<T>(text: string): Promise<T[]> {
 async function eventually(condition: () => boolean | Promise<boolean>, what: string, deadlineMs: number): Promise<void> {
   const deadline = Date.now() + deadlineMs
   while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${deadlineMs} ms waiting for: ${what}`)
+    if (Date.now() > deadline) throw new Error(`timed out after ${deadlineMs} ms waiting for: ${what} (runs: ${await describeRuns()})`)
     await Bun.sleep(20)
   }
+}
+
+/** Runs by status and current step, for a failure message. */
+async function describeRuns(): Promise<string> {
+  const rows = await query<{ status: string; current_step: string | null; n: string }>(
+    `select status, current_step, count(*) as n from ${SCHEMA}.reflow_runs group by 1, 2 order by 1, 2`,
+  ).catch((error: unknown) => [{ status: String(error), current_step: null, n: '?' }])
+  return rows.map((r) => `${r.status}${r.current_step ? ` at ${r.current_step}` : ''}: ${r.n}`).join(', ')
 }
 
 const completed = async () =>

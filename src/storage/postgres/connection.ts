@@ -104,6 +104,7 @@ export class PostgresConnection {
   /** This store's notifications carry it, so the listener can tell them from other stores'. */
   private readonly selfId = crypto.randomUUID()
   private closed = false
+  private readonly guarded = new WeakSet<PgClient>()
   private queued: QueuedWrite[] = []
   private flushing = false
   private isReady = false
@@ -229,6 +230,13 @@ export class PostgresConnection {
         const statement = this.compile(source)
         return client.query({ text: statement.text, values: bind(statement, values) })
       },
+    }
+    // A checked-out client's lost connection is an 'error' event the pool does not handle (it does
+    // for idle ones): unheard, it would end the process. The failing statement reports it. Once per
+    // client, which the pool hands out again and again.
+    if (!this.guarded.has(client)) {
+      client.on('error', () => {})
+      this.guarded.add(client)
     }
     try {
       await client.query('begin')
