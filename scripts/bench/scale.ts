@@ -123,6 +123,7 @@ async function measurePages(inspector: ReturnType<typeof createInspector>): Prom
     'completed': { limit: 50, statuses: ['completed'] },
     'failed (none in the file)': { limit: 50, statuses: ['failed'] },
     'id prefix': { limit: 50, idPrefix: someId.slice(0, 8) },
+    'id prefix that matches none': { limit: 50, idPrefix: 'ffffffff-' },
     'created in the last hour': { limit: 50, createdAfter: Date.now() - 3_600_000 },
   }
   const result: Record<string, number> = {}

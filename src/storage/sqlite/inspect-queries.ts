@@ -17,7 +17,8 @@ left join reflow_steps s on s.run_id = r.id and s.seq = (
 
 /** Which filters a run page has; each present one adds its condition (and its parameters, in this order). */
 export interface RunPageFilters {
-  statuses: boolean
+  /** 'rare': statuses without completed, looked up by the status index; 'common': with it, checked on the walk. */
+  statuses: false | 'rare' | 'common'
   workflow: boolean
   createdAfter: boolean
   createdBefore: boolean
@@ -30,12 +31,17 @@ export interface RunPageFilters {
  * listRuns: a page newest first by (created_at_ms, id), with only the present filters' conditions,
  * then the limit. Unfiltered, and with time or cursor bounds, it walks reflow_runs_created backwards
  * and stops at the limit (no sort). With a workflow, reflow_runs_workflow (the id tie-break is a sort
- * of equal times only). Status, id prefix and idempotency key filters are checked on the rows the
- * walk meets: a rare match means a long walk.
+ * of equal times only). Statuses other than completed come from the claim index (then a sort of
+ * those runs); id prefix and idempotency key filters, and statuses with completed, are checked on
+ * the rows the walk meets: a rare match means a long walk (an id prefix, which time-ordered ids
+ * share widely, matches many or none: a walk bounds both, 70 ms over a million runs).
  */
 export const selectRunPage = (f: RunPageFilters): string => {
   const where: string[] = []
-  if (f.statuses) where.push('r.status in (select value from json_each(?))')
+  // Finished history is mostly completed runs: a filter that includes them matches most rows the
+  // newest-first walk meets (the unary + keeps the planner off the status index, which would read
+  // every completed run and sort them). Other statuses are usually few: the status index finds them.
+  if (f.statuses) where.push(`${f.statuses === 'common' ? '+' : ''}r.status in (select value from json_each(?))`)
   if (f.workflow) where.push('r.workflow = ?')
   if (f.createdAfter) where.push('r.created_at_ms >= ?')
   if (f.createdBefore) where.push('r.created_at_ms < ?')

@@ -32,7 +32,7 @@ export function listRunPage(db: SqliteConnection, query: RunListQuery): Promise<
   if (query.idempotencyKey !== undefined) params.push(query.idempotencyKey)
   if (cursor) params.push(cursor.createdAt, cursor.id)
   const sql = q.selectRunPage({
-    statuses: statuses !== null,
+    statuses: statuses === null ? false : statuses.includes('completed') ? 'common' : 'rare',
     workflow: query.workflow !== undefined,
     createdAfter: query.createdAfter !== undefined,
     createdBefore: query.createdBefore !== undefined,
