@@ -3,7 +3,7 @@ import { ManualClock, type Clock } from '../../src/core/clock.ts'
 import { StorageError } from '../../src/core/errors.ts'
 import { PostgresStorage } from '../../src/postgres.ts'
 import { STORE } from '../../src/storage/store.ts'
-import { dropSchemas, freshSchema, POSTGRES_URL } from '../postgres/server.ts'
+import { dropSchemas, freshSchema, POSTGRES_URL, sql } from '../postgres/server.ts'
 import { adapterContract } from './adapter.contract.ts'
 import { newRun, T } from './store-fixtures.ts'
 import { storeContract } from './store.contract.ts'
@@ -53,5 +53,22 @@ describe('PostgresStorage group commit', () => {
     } finally {
       await storage.close()
     }
+  })
+})
+
+describe('PostgresStorage schema versions', () => {
+  test('a schema a newer reflow-ts wrote is refused with a clear error, and left as it is', async () => {
+    const schema = freshSchema()
+    await (await open(schema, new ManualClock(T))).close()
+    await sql(`insert into "${schema}".reflow_migrations (version, applied_at_ms) values (99, 0)`)
+    for (const readonly of [false, true]) {
+      const storage = new PostgresStorage(POSTGRES_URL, { schema, readonly })
+      try {
+        await expect(storage.initialize()).rejects.toThrow(`Schema "${schema}" was written by a newer reflow-ts: schema version 99`)
+      } finally {
+        await storage.close()
+      }
+    }
+    expect(await sql(`select max(version) as v from "${schema}".reflow_migrations`)).toEqual([{ v: 99 }])
   })
 })

@@ -120,7 +120,7 @@ describe('the packed tarball', () => {
       .filter((file) => /(['"])\.{1,2}\/[^'"]*\.ts\1/.test(fs.readFileSync(path.join(dist, file), 'utf8')))
     assert.deepEqual(tsSpecifiers, [], 'declarations import .js paths, as the JavaScript does')
     // Members marked @internal (the store behind a storage, its raw statements) are not published.
-    for (const file of ['storage/sqlite/storage.d.ts', 'storage/memory.d.ts']) {
+    for (const file of ['storage/sqlite/storage.d.ts', 'storage/memory.d.ts', 'storage/postgres/storage.d.ts']) {
       const declared = fs.readFileSync(path.join(dist, file), 'utf8')
       for (const internal of ['withStatements', 'readonly connection', '[STORE]']) assert.ok(!declared.includes(internal), `${file} hides ${internal}`)
     }
@@ -136,6 +136,18 @@ describe('the packed tarball', () => {
     const cli = await run(path.join(project, 'node_modules/.bin/reflow'), ['runs', '--db', 'cli-missing-driver.db'], { cwd: project })
     assert.equal(cli.code, 1, describeExit(cli))
     assert.match(cli.stderr, /^reflow: .*npm install better-sqlite3\n$/)
+  })
+
+  test('without pg, reflow-ts/postgres imports fine and construction (and the CLI) say what to run', async () => {
+    assert.equal(fs.existsSync(path.join(project, 'node_modules/pg')), false, 'the optional peer is not installed for you')
+    const result = await consumer('node', 'missing-pg.mjs')
+    assert.equal(result.constructed, false)
+    assert.equal(result.code, 'STORAGE')
+    assert.equal(result.storageError, true)
+    assert.match(result.message, /npm install pg/)
+    const cli = await run(path.join(project, 'node_modules/.bin/reflow'), ['runs', '--db', 'postgres://app@localhost/app'], { cwd: project })
+    assert.equal(cli.code, 1, describeExit(cli))
+    assert.match(cli.stderr, /^reflow: .*npm install pg.*\n$/)
   })
 
   test('runs the quick start under node with reflow-ts/sqlite-node and reflow-ts/sqlite', async () => {

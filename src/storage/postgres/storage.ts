@@ -66,10 +66,10 @@ export class PostgresStorageCore implements StorageAdapter {
   /** Where the tables are, for messages: the connection string without its password, and the schema. */
   readonly location: string
   readonly schema: string
-  private readonly clock: Clock
-  private readonly connection: PostgresConnection
-  private readonly store: PostgresStore
-  private readonly owner = describeOwner()
+  readonly #clock: Clock
+  readonly #connection: PostgresConnection
+  readonly #store: PostgresStore
+  readonly #owner = describeOwner()
 
   constructor(target: string | PostgresPoolOptions, options: PostgresStorageOptions, pg: PgModule) {
     const fromUrl = typeof target === 'string' ? parsePostgresUrl(target) : undefined
@@ -86,45 +86,45 @@ export class PostgresStorageCore implements StorageAdapter {
     if (!Number.isInteger(maxConnections) || maxConnections < 2) {
       throw new InvalidArgumentError(`maxConnections must be an integer of at least 2, got ${String(maxConnections)}`)
     }
-    this.clock = all.clock ?? SystemClock
+    this.#clock = all.clock ?? SystemClock
     this.location = `${fromUrl ? redact(fromUrl.url) : 'your pool'} (schema ${this.schema})`
-    this.connection = new PostgresConnection(
+    this.#connection = new PostgresConnection(
       pg,
       fromUrl ? { url: fromUrl.url } : { pool: (target as PostgresPoolOptions).pool },
       { schema: this.schema, clock: timeSource, readonly: all.readonly ?? false, maxConnections },
     )
-    this.store = new PostgresStore(this.connection)
+    this.#store = new PostgresStore(this.#connection)
   }
 
   /** @internal */
   [STORE](): Store {
-    return this.store
+    return this.#store
   }
 
   async initialize(): Promise<void> {
-    await this.store.initialize()
+    await this.#store.initialize()
   }
 
   async createRun(run: WorkflowRun): Promise<CreateRunResult> {
-    return createPublicRun(this.store, run, this.clock.now())
+    return createPublicRun(this.#store, run, this.#clock.now())
   }
 
   async claimNextRun(workflowNames: readonly string[], staleBefore?: number): Promise<ClaimedRun | null> {
-    return claimPublicRun(this.store, workflowNames, staleBefore, this.clock.now(), this.owner)
+    return claimPublicRun(this.#store, workflowNames, staleBefore, this.#clock.now(), this.#owner)
   }
 
   async heartbeatRun(runId: string, leaseId: string): Promise<boolean> {
-    const result = await this.connection.query(`Renewing the lease on run ${runId}`, q.heartbeatKeepingLength, { runId, leaseId, now: this.clock.now() })
+    const result = await this.#connection.query(`Renewing the lease on run ${runId}`, q.heartbeatKeepingLength, { runId, leaseId, now: this.#clock.now() })
     return result.rowCount === 1
   }
 
   async getRun(runId: string): Promise<WorkflowRun | null> {
-    const run = await this.store.getRun(runId)
+    const run = await this.#store.getRun(runId)
     return run ? workflowRunOf(run) : null
   }
 
   async getStepResults(runId: string): Promise<StepResult[]> {
-    return this.store.getSteps(runId)
+    return this.#store.getSteps(runId)
   }
 
   async saveStepResult(result: StepResult, leaseId?: string): Promise<boolean> {
@@ -132,42 +132,42 @@ export class PostgresStorageCore implements StorageAdapter {
     const values = {
       ...stepValues({ ...result, outputJson, startedAt: result.createdAt, endedAt: result.updatedAt }),
       runId: result.runId,
-      now: this.clock.now(),
+      now: this.#clock.now(),
     }
     const what = `Saving step "${result.name}" of run ${result.runId}`
     const saved = leaseId === undefined
-      ? await this.connection.query(what, q.saveStep, values)
-      : await this.connection.query(what, q.saveStepUnderLease, { ...values, leaseId })
+      ? await this.#connection.query(what, q.saveStep, values)
+      : await this.#connection.query(what, q.saveStepUnderLease, { ...values, leaseId })
     return saved.rowCount === 1
   }
 
   async updateRunStatus(runId: string, status: RunStatus): Promise<boolean> {
     assertRunStatus(status)
     const terminal = TERMINAL_STATUSES.includes(status)
-    const result = await this.connection.query(`Setting run ${runId} to ${status}`, q.setRunStatus, { runId, status, terminal, now: this.clock.now() })
-    if (result.rowCount === 1) this.connection.notifyChanged()
+    const result = await this.#connection.query(`Setting run ${runId} to ${status}`, q.setRunStatus, { runId, status, terminal, now: this.#clock.now() })
+    if (result.rowCount === 1) this.#connection.notifyChanged()
     return result.rowCount === 1
   }
 
   async updateClaimedRunStatus(runId: string, leaseId: string, status: RunStatus): Promise<boolean> {
     assertRunStatus(status)
-    const now = this.clock.now()
+    const now = this.#clock.now()
     const what = `Setting run ${runId} to ${status}`
-    if (status === 'running') return (await this.connection.query(what, q.touchRun, { runId, leaseId, now })).rowCount === 1
+    if (status === 'running') return (await this.#connection.query(what, q.touchRun, { runId, leaseId, now })).rowCount === 1
     const terminal = TERMINAL_STATUSES.includes(status)
-    const result = await this.connection.query(what, q.setClaimedRunStatus, { runId, leaseId, status, terminal, now })
-    if (result.rowCount === 1) this.connection.notifyChanged()
+    const result = await this.#connection.query(what, q.setClaimedRunStatus, { runId, leaseId, status, terminal, now })
+    if (result.rowCount === 1) this.#connection.notifyChanged()
     return result.rowCount === 1
   }
 
   /** Moves a failed or cancelled run back to pending; it resumes at the step that failed. */
   async retryRun(runId: string): Promise<boolean> {
-    return this.store.retry(runId, this.clock.now())
+    return this.#store.retry(runId, this.#clock.now())
   }
 
   /** Closes reflow's connections (the pool it made, or the connection it held from yours). Further calls fail. */
   close(): Promise<void> {
-    return this.connection.close()
+    return this.#connection.close()
   }
 }
 
