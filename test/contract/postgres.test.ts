@@ -1,11 +1,12 @@
 import { afterAll, describe, expect, test } from 'bun:test'
+import pg from 'pg'
 import { ManualClock, type Clock } from '../../src/core/clock.ts'
 import { StorageError } from '../../src/core/errors.ts'
 import { PostgresStorage } from '../../src/postgres.ts'
 import { STORE } from '../../src/storage/store.ts'
 import { dropSchemas, freshSchema, POSTGRES_URL, sql } from '../postgres/server.ts'
 import { adapterContract } from './adapter.contract.ts'
-import { newRun, T } from './store-fixtures.ts'
+import { newRun, request, T } from './store-fixtures.ts'
 import { storeContract } from './store.contract.ts'
 
 afterAll(dropSchemas)
@@ -70,5 +71,28 @@ describe('PostgresStorage schema versions', () => {
       }
     }
     expect(await sql(`select max(version) as v from "${schema}".reflow_migrations`)).toEqual([{ v: 99 }])
+  })
+})
+
+describe('PostgresStorage prepared statements', () => {
+  test('a connection that lost them (as behind a transaction pooler) is noticed once: statements go unnamed from then on', async () => {
+    // Two connections: one listens for changes, the other runs every statement.
+    const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 2 })
+    const storage = new PostgresStorage({ pool, schema: freshSchema(), timeSource: 'engine', clock: new ManualClock(T) })
+    try {
+      const store = storage[STORE]()
+      await store.createRun(newRun('r1'))
+      expect((await store.getRun('r1'))?.status).toBe('pending')
+      // The server forgets them; pg still thinks this connection has them prepared.
+      const client = await pool.connect()
+      await client.query('deallocate all')
+      client.release()
+      expect((await store.getRun('r1'))?.status).toBe('pending')
+      await store.createRun(newRun('r2'))
+      expect((await store.claim(request({ limit: 5 }))).map((c) => c.id)).toEqual(['r1', 'r2'])
+    } finally {
+      await storage.close()
+      await pool.end()
+    }
   })
 })

@@ -68,6 +68,8 @@ export interface ConnectionTarget {
 
 export interface ConnectionOptions {
   schema: string
+  /** Named prepared statements (parsed and planned once per connection); off by itself where refused. */
+  preparedStatements: boolean
   clock: ClockSource
   readonly: boolean
   /** Connections in the pool reflow makes (not used with your own pool). */
@@ -104,6 +106,7 @@ export class PostgresConnection {
   /** This store's notifications carry it, so the listener can tell them from other stores'. */
   private readonly selfId = crypto.randomUUID()
   private closed = false
+  private prepared: boolean
   private readonly guarded = new WeakSet<PgClient>()
   private queued: QueuedWrite[] = []
   private flushing = false
@@ -121,6 +124,7 @@ export class PostgresConnection {
     this.schema = options.schema
     this.clock = options.clock
     this.readonly = options.readonly
+    this.prepared = options.preparedStatements
     quoteIdentifier(this.schema)
     this.compile = createCompiler(this.schema, this.clock)
     // The schema name is checked by quoteIdentifier: it holds no double quote.
@@ -211,10 +215,29 @@ export class PostgresConnection {
     const statement = this.compile(source)
     this.assertOpen(what)
     try {
-      return await this.pool.query({ text: statement.text, values: bind(statement, values) })
+      return await this.pool.query(this.queryConfig(statement, values))
     } catch (error) {
-      throw storageError(what, error)
+      if (!this.refusesPrepared(error)) throw storageError(what, error)
+      return this.run(what, source, values)
     }
+  }
+
+  /** What pg sends: a named (prepared) statement where allowed and there are parameters. */
+  private queryConfig(statement: Statement, values: Record<string, unknown>): { name?: string; text: string; values: unknown[] } {
+    const bound = bind(statement, values)
+    return this.prepared && bound.length > 0 ? { name: statement.name, text: statement.text, values: bound } : { text: statement.text, values: bound }
+  }
+
+  /**
+   * A pooler that hands each transaction another server connection (PgBouncer in transaction mode,
+   * without prepared statement support) loses or duplicates prepared statements: from then on this
+   * store sends unnamed ones, and says whether the failed statement should simply run again.
+   */
+  private refusesPrepared(error: unknown): boolean {
+    const code = (error as { code?: unknown }).code
+    if (!this.prepared || (code !== '26000' && code !== '42P05')) return false
+    this.prepared = false
+    return true
   }
 
   private async runTransaction<T>(what: string, fn: (tx: Transaction) => Promise<T>): Promise<T> {
@@ -226,10 +249,7 @@ export class PostgresConnection {
       throw storageError(what, error)
     }
     const tx: Transaction = {
-      query: (source, values = {}) => {
-        const statement = this.compile(source)
-        return client.query({ text: statement.text, values: bind(statement, values) })
-      },
+      query: (source, values = {}) => client.query(this.queryConfig(this.compile(source), values)),
     }
     // A checked-out client's lost connection is an 'error' event the pool does not handle (it does
     // for idle ones): unheard, it would end the process. The failing statement reports it. Once per
@@ -248,6 +268,7 @@ export class PostgresConnection {
       // The connection may be broken or mid-transaction: roll back if it can, and never reuse it.
       await client.query('rollback').catch(() => {})
       client.release(true)
+      if (this.refusesPrepared(error)) return this.runTransaction(what, fn)
       throw storageError(what, error)
     }
   }

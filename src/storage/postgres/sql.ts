@@ -16,8 +16,10 @@
 
 export type ClockSource = 'database' | 'engine'
 
-/** A compiled statement: the text pg sends and the order its parameters are bound in. */
+/** A compiled statement: the text pg sends, its prepared-statement name, and the order its parameters are bound in. */
 export interface Statement {
+  /** Derived from the text (schema and clock source included), so one name never means two texts. */
+  readonly name: string
   readonly text: string
   readonly names: readonly string[]
 }
@@ -92,7 +94,7 @@ export function createCompiler(schema: string, clock: ClockSource): (source: str
         if (index < 0) index = names.push(name) - 1
         return `$${index + 1}::${PARAM_TYPES[name] ?? 'text'}`
       })
-    statement = { text, names }
+    statement = { name: `reflow_${fnv1a(text)}`, text, names }
     cache.set(source, statement)
     return statement
   }
@@ -105,4 +107,14 @@ export function bind(statement: Statement, values: Record<string, unknown>): unk
     if (value === undefined) throw new TypeError(`No value for :${name} in ${statement.text.slice(0, 80)}…`)
     return value
   })
+}
+
+/** A 52-bit FNV-1a hash of `text` in base 36. */
+function fnv1a(text: string): string {
+  let hash = 0xcbf29ce484222325n
+  for (let i = 0; i < text.length; i++) {
+    hash ^= BigInt(text.charCodeAt(i))
+    hash = (hash * 0x100000001b3n) & 0xfffffffffffffn
+  }
+  return hash.toString(36)
 }
