@@ -30,6 +30,10 @@ describe('schedules', () => {
     const db = path.join(tempDir(), 'reflow.db')
     const before = Date.now()
     await engine(db, 'declare')
+    // On a busy machine the declaring engine may live past tick's first slot and fire it: that run
+    // is no subject of this test.
+    const declaredTicks = (await runsOf(db, 'tick')).map((run) => run.id)
+    const isNew = (run: { id: string }) => !declaredTicks.includes(run.id)
 
     const listed = await cliJson<any[]>(['schedules', '--db', db])
     expect(listed.map((s) => s.id)).toEqual(['nightly-report', 'tick'])
@@ -48,7 +52,7 @@ describe('schedules', () => {
     expect((await cliJson<any[]>(['schedules', '--db', db]))[1].paused).toBe(true)
     // An engine up for five of tick's slots fires none of them.
     await engine(db, 'run', '500')
-    expect(await runsOf(db, 'tick')).toEqual([])
+    expect((await runsOf(db, 'tick')).filter(isNew)).toEqual([])
 
     const triggered = await cliJson<any>(['schedules', 'trigger', 'nightly-report', '--db', db])
     expect(triggered).toEqual({ id: 'nightly-report', runId: expect.any(String), idempotencyKey: expect.stringMatching(/^schedule:nightly-report:trigger:\d+$/) })
@@ -65,8 +69,8 @@ describe('schedules', () => {
     expect(resumed.nextSlotMs).toBeGreaterThan(listed[1].nextSlotMs + 500)
     expect((await cliJson<any[]>(['schedules', '--db', db]))[1].paused).toBe(false)
     // Resumed, an engine makes tick's runs again (it stops after the first; exit 1 after 30 s without).
-    await engine(db, 'until', '1')
-    const ticks = await runsOf(db, 'tick')
+    await engine(db, 'until', String(declaredTicks.length + 1))
+    const ticks = (await runsOf(db, 'tick')).filter(isNew)
     expect(ticks.length).toBeGreaterThanOrEqual(1)
     for (const run of ticks) expect(run.schedule.slotMs).toBeGreaterThanOrEqual(resumed.nextSlotMs)
   })
