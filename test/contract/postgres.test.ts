@@ -6,7 +6,7 @@ import { PostgresStorage } from '../../src/postgres.ts'
 import { STORE } from '../../src/storage/store.ts'
 import { dropSchemas, freshSchema, POSTGRES_URL, sql } from '../postgres/server.ts'
 import { adapterContract } from './adapter.contract.ts'
-import { newRun, request, T } from './store-fixtures.ts'
+import { newRun, request, step, T } from './store-fixtures.ts'
 import { storeContract } from './store.contract.ts'
 
 afterAll(dropSchemas)
@@ -93,6 +93,36 @@ describe('PostgresStorage prepared statements', () => {
     } finally {
       await storage.close()
       await pool.end()
+    }
+  })
+})
+
+describe('PostgresStorage step records in one group commit', () => {
+  test('several runs’ step records issued together: each fenced by its own lease, advancing or completing its run', async () => {
+    const storage = await open(freshSchema(), new ManualClock(T))
+    try {
+      const store = storage[STORE]()
+      for (const id of ['a', 'b', 'c', 'd']) await store.createRun(newRun(id))
+      const claims = new Map((await store.claim(request())).map((c) => [c.id, { runId: c.id, leaseId: c.leaseId }]))
+      const stale = { runId: 'd', leaseId: 'not-its-lease' }
+      const results = await Promise.all([
+        store.recordStep(claims.get('a')!, step('a'), T + 1, { nextStep: 'b', complete: false }),
+        store.recordStep(claims.get('b')!, step('a'), T + 1, { nextStep: null, complete: true }),
+        store.recordStep(claims.get('c')!, step('a', { outputJson: '{"big":1}' }), T + 2, { nextStep: 'z', complete: false }),
+        store.recordStep(stale, step('a'), T + 1, { nextStep: 'b', complete: false }),
+      ])
+      expect(results).toEqual([true, true, true, false])
+      const runs = await Promise.all(['a', 'b', 'c', 'd'].map((id) => store.getRun(id)))
+      expect(runs.map((r) => [r!.status, r!.currentStep, r!.finishedAt])).toEqual([
+        ['running', 'b', null],
+        ['completed', null, T + 1],
+        ['running', 'z', null],
+        ['running', 'a', null],
+      ])
+      expect((await store.getSteps('c')).map((s) => [s.name, s.output, s.updatedAt])).toEqual([['a', { big: 1 }, T]])
+      expect(await store.getSteps('d')).toEqual([])
+    } finally {
+      await storage.close()
     }
   })
 })

@@ -84,10 +84,19 @@ export interface Transaction {
 /** Writes at most in one group commit. */
 const MAX_BATCH = 64
 
+/** Writes of one kind that a group commit sends as one statement when there are several. */
+export interface WriteGroup {
+  /** The one statement for all of their values. */
+  merge(values: readonly Record<string, unknown>[]): { source: string; values: Record<string, unknown> }
+  /** Each write's own result, from the merged statement's. */
+  split(merged: PgResult, values: Record<string, unknown>): PgResult
+}
+
 interface QueuedWrite {
   what: string
   source: string
   values: Record<string, unknown>
+  group: WriteGroup | undefined
   resolve(result: PgResult): void
   reject(error: unknown): void
 }
@@ -152,12 +161,15 @@ export class PostgresConnection {
     return this.run(what, source, values)
   }
 
-  /** Runs one write statement in the next group commit (see the module comment). */
-  async write(what: string, source: string, values: Record<string, unknown> = {}): Promise<PgResult> {
+  /**
+   * Runs one write statement in the next group commit (see the module comment). Writes of one
+   * `group` in the same batch become one statement.
+   */
+  async write(what: string, source: string, values: Record<string, unknown> = {}, group?: WriteGroup): Promise<PgResult> {
     if (!this.isReady) await this.ready()
     this.assertOpen(what)
     return new Promise((resolve, reject) => {
-      this.queued.push({ what, source, values, resolve, reject })
+      this.queued.push({ what, source, values, group, resolve, reject })
       if (this.flushing) return
       this.flushing = true
       // A microtask later: writes issued in the same turn (a batch of slots finishing) go together.
@@ -196,11 +208,7 @@ export class PostgresConnection {
       }
       let results: PgResult[] | undefined
       try {
-        results = await this.runTransaction(`Writing ${batch.length} transitions`, async (tx) => {
-          const done: PgResult[] = []
-          for (const write of batch) done.push(await tx.query(write.source, write.values))
-          return done
-        })
+        results = await this.runTransaction(`Writing ${batch.length} transitions`, (tx) => this.runBatch(tx, batch))
       } catch {
         // One write's failure must not be the others': each runs again on its own.
         await Promise.all(batch.map((write) => this.run(write.what, write.source, write.values).then(write.resolve, write.reject)))
@@ -209,6 +217,26 @@ export class PostgresConnection {
       batch.forEach((write, i) => write.resolve(results![i]!))
     }
     this.flushing = false
+  }
+
+  /** A batch's statements in one transaction: each write's own, or one for each group of several. */
+  private async runBatch(tx: Transaction, batch: readonly QueuedWrite[]): Promise<PgResult[]> {
+    const members = new Map<WriteGroup, number[]>()
+    batch.forEach((write, i) => write.group && (members.get(write.group) ?? members.set(write.group, []).get(write.group)!).push(i))
+    const done: PgResult[] = new Array(batch.length)
+    for (let i = 0; i < batch.length; i++) {
+      if (done[i]) continue
+      const write = batch[i]!
+      const together = write.group ? members.get(write.group)! : [i]
+      if (together.length === 1) {
+        done[i] = await tx.query(write.source, write.values)
+        continue
+      }
+      const merged = write.group!.merge(together.map((j) => batch[j]!.values))
+      const result = await tx.query(merged.source, merged.values)
+      for (const j of together) done[j] = write.group!.split(result, batch[j]!.values)
+    }
+    return done
   }
 
   private async run(what: string, source: string, values: Record<string, unknown> = {}): Promise<PgResult> {

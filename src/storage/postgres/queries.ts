@@ -188,6 +188,41 @@ ${UPSERT_STEP}`
 export const completeWithStep = `with fenced as (${finishFenced('null')})
 ${UPSERT_STEP}`
 
+/**
+ * recordStep for several runs at once (a group commit's step records as one statement): each row of
+ * the arrays is one recordStep, advancing its run or completing it, fenced by its own lease; the
+ * step upserted only where its fence held. Returns the ids of the runs written. (primary keys)
+ */
+export const recordSteps = `with i as (
+  select * from unnest(:runIds, :leaseIds, :nextSteps, :completes, :stepNames, :stepStatuses, :outputs, :errors, :attemptCounts,
+    :nows, :startedAts, :endedAts, :eventIds)
+    as i(run_id, lease_id, next_step, complete, name, step_status, output_json, error, attempts, now, started_at, ended_at, event_id)
+),
+fenced as (
+  update reflow_runs r
+  set status = case when i.complete then 'completed' else r.status end,
+    lease_id = case when i.complete then null else r.lease_id end,
+    available_at_ms = case when i.complete then null else r.available_at_ms end,
+    current_step = case when i.complete then null else i.next_step end,
+    attempt = case when i.complete then r.attempt else 0 end,
+    interruptions = case when i.complete then r.interruptions else 0 end,
+    wait_json = null, wait_event = null, wait_key = null,
+    finished_at_ms = case when i.complete then {row.now} else r.finished_at_ms end,
+    updated_at_ms = {row.now}
+  from i
+  where r.id = i.run_id and r.lease_id = i.lease_id and r.status = 'running'
+  returning r.id
+),
+steps as (
+  insert into reflow_steps (run_id, name, seq, status, output_json, error, attempts, created_at_ms, updated_at_ms, event_id)
+  select i.run_id, i.name, (select count(*) + 1 from reflow_steps s where s.run_id = i.run_id), i.step_status, i.output_json, i.error,
+    i.attempts, {row.at:started_at}, {row.at:ended_at}, i.event_id
+  from i join fenced f on f.id = i.run_id
+  on conflict (run_id, name) do update set status = excluded.status, output_json = excluded.output_json, error = excluded.error,
+    attempts = excluded.attempts, updated_at_ms = excluded.updated_at_ms, event_id = excluded.event_id
+)
+select id from fenced`
+
 /** recordFailure: the failed step and its last attempt, and the run touched (or failed, :finish). Fenced. */
 export const recordFailure = `with fenced as (
   update reflow_runs

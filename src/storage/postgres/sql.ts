@@ -12,6 +12,8 @@
  *     after it began on the one clock all engines share.
  *   - 'engine': `{now}` is `:now` and engine times are stored as they are, as on SQLite: for tests
  *     that drive time with a ManualClock.
+ * - `{row.now}` and `{row.at:name}`, the same for a statement that writes many rows, each with its own
+ *   engine time (`i.now`, `i.name` of the row source `i`).
  */
 
 export type ClockSource = 'database' | 'engine'
@@ -58,6 +60,18 @@ const PARAM_TYPES: Record<string, string> = {
   declared: 'boolean',
   paused: 'boolean',
   workflows: 'text[]',
+  runIds: 'text[]',
+  nextSteps: 'text[]',
+  completes: 'boolean[]',
+  stepNames: 'text[]',
+  stepStatuses: 'text[]',
+  outputs: 'text[]',
+  errors: 'text[]',
+  attemptCounts: 'integer[]',
+  nows: 'bigint[]',
+  startedAts: 'bigint[]',
+  endedAts: 'bigint[]',
+  eventIds: 'bigint[]',
   exclude: 'text[]',
   ids: 'text[]',
   leaseIds: 'text[]',
@@ -87,6 +101,8 @@ export function createCompiler(schema: string, clock: ClockSource): (source: str
     const names: string[] = []
     const text = source
       .replace(/\{now\}/g, clock === 'engine' ? ':now' : SERVER_NOW)
+      .replace(/\{row\.now\}/g, clock === 'engine' ? 'i.now' : SERVER_NOW)
+      .replace(/\{row\.at:(\w+)\}/g, (_, name: string) => (clock === 'engine' ? `i.${name}` : `(${SERVER_NOW} + (i.${name} - i.now))`))
       .replace(/\{at:(\w+)\}/g, (_, name: string) => (clock === 'engine' ? `:${name}` : `(${SERVER_NOW} + (:${name} - :now))`))
       .replace(TABLE, (table: string) => `${qualified}.${table}`)
       .replace(/(?<![:\w]):([a-zA-Z]\w*)/g, (_, name: string) => {

@@ -39,7 +39,7 @@ import {
   type Store,
   type StoredEvent,
 } from '../store.ts'
-import type { PostgresConnection } from './connection.ts'
+import type { PostgresConnection, WriteGroup } from './connection.ts'
 import * as q from './queries.ts'
 import * as iq from './inspect-queries.ts'
 import { createPostgresSchedules } from './schedules.ts'
@@ -122,10 +122,11 @@ export class PostgresStore implements Store {
   }
 
   async recordStep(lease: Lease, step: StepWrite, now: number, next: { nextStep: string | null; complete: boolean }): Promise<boolean> {
-    const values = { ...leaseValues(lease), ...stepValues(step), now }
+    const values = { ...leaseValues(lease), ...stepValues(step), now, nextStep: next.nextStep, complete: next.complete }
+    const what = `Recording step "${step.name}" of run ${lease.runId}`
     const result = next.complete
-      ? await this.db.write(`Recording step "${step.name}" of run ${lease.runId}`, q.completeWithStep, { ...values, status: 'completed' })
-      : await this.db.write(`Recording step "${step.name}" of run ${lease.runId}`, q.advanceWithStep, { ...values, nextStep: next.nextStep })
+      ? await this.db.write(what, q.completeWithStep, { ...values, status: 'completed' }, STEP_RECORDS)
+      : await this.db.write(what, q.advanceWithStep, values, STEP_RECORDS)
     if (result.rowCount !== 1) return false
     if (next.complete) this.db.notifyChanged()
     return true
@@ -375,6 +376,32 @@ export class PostgresStore implements Store {
     if (!sql) this.claimSql.set(key, (sql = q.claimRuns(kinds)))
     return sql
   }
+}
+
+/** Step records of several runs in one group commit: one statement (queries.ts recordSteps). */
+const STEP_RECORDS: WriteGroup = {
+  merge: (all) => ({
+    source: q.recordSteps,
+    values: {
+      runIds: all.map((v) => v.runId),
+      leaseIds: all.map((v) => v.leaseId),
+      nextSteps: all.map((v) => v.nextStep),
+      completes: all.map((v) => v.complete),
+      stepNames: all.map((v) => v.name),
+      stepStatuses: all.map((v) => v.stepStatus),
+      outputs: all.map((v) => v.outputJson),
+      errors: all.map((v) => v.error),
+      attemptCounts: all.map((v) => v.attempts),
+      nows: all.map((v) => v.now),
+      startedAts: all.map((v) => v.startedAt),
+      endedAts: all.map((v) => v.endedAt),
+      eventIds: all.map((v) => v.eventId),
+    },
+  }),
+  split: (merged, values) => {
+    const written = merged.rows.some((row) => row.id === values.runId)
+    return { rows: [], rowCount: written ? 1 : 0 }
+  },
 }
 
 /** The runs an engine still executes, as a list for `not (id = any(…))`. */
