@@ -11,8 +11,9 @@
  *
  * Group commit: a transition's one statement (`write`) waits while this store's previous batch is
  * in flight, then goes with every write queued meanwhile in one transaction, so concurrent runs
- * share a commit (the server's commit rate, not the SQL, bounds a commit per statement). A lone
- * write runs on its own. If a statement of a batch fails, the batch is rolled back and its writes
+ * share a commit (the server's commit rate, not the SQL, bounds a commit per statement). Writes of
+ * one kind that can be merged (step records: `WriteGroup`) go as one statement. A lone write runs
+ * on its own. If a statement of a batch fails, the batch is rolled back and its writes
  * run again one by one, so only the failing one fails. Each write's statement still carries its own
  * fence: sharing a transaction changes when it commits, never what it may write.
  *
