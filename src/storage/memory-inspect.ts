@@ -8,7 +8,7 @@ import type { RunRow } from './memory-store.ts'
 import {
   assertListLimit,
   decodeRunCursor,
-  encodeRunCursor,
+  runPage,
   type RunListQuery,
   type RunPage,
   type RunStats,
@@ -33,9 +33,7 @@ export function listMemoryRuns(rows: Iterable<RunRow>, stepsOf: StepsOf, query: 
       (cursor === null || run.createdAt < cursor.createdAt || (run.createdAt === cursor.createdAt && run.id < cursor.id)),
     )
     .sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
-  const runs = selected.slice(0, query.limit).map((run) => summarise(run, stepsOf(run.id)))
-  const last = runs.at(-1)
-  return { runs, nextCursor: selected.length > query.limit && last ? encodeRunCursor(last) : null }
+  return runPage(selected, query.limit, (run) => summarise(run, stepsOf(run.id)))
 }
 
 export function memoryStats(rows: Iterable<RunRow>, { now, windowsMs }: StatsRequest): RunStats {

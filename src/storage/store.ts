@@ -507,6 +507,16 @@ export function decodeRunCursor(cursor: string): { createdAt: number; id: string
   throw new InvalidArgumentError(`not a run list cursor: ${JSON.stringify(cursor)}`)
 }
 
+/**
+ * A run page from the rows a list read fetched: up to `limit + 1`, newest first (the one more tells
+ * whether a next page exists without a second query). The first `limit` are summarised.
+ */
+export function runPage<R>(rows: readonly R[], limit: number, summarise: (row: R) => RunSummary): RunPage {
+  const runs = rows.slice(0, limit).map(summarise)
+  const last = runs.at(-1)
+  return { runs, nextCursor: rows.length > limit && last ? encodeRunCursor(last) : null }
+}
+
 /** Checks a list query's limit (a positive integer). */
 export function assertListLimit(limit: number): void {
   if (!Number.isInteger(limit) || limit < 1) throw new InvalidArgumentError(`limit must be a positive integer, got ${String(limit)}`)

@@ -33,12 +33,9 @@ export const selectMigrationsTableExists = `select to_regclass(:qualified) is no
 export const selectSchemaVersion = 'select coalesce(max(version), 0) as version from reflow_migrations'
 /** initialize: record a version in the transaction that applied it. */
 export const insertMigration = 'insert into reflow_migrations (version, applied_at_ms) values (:version::integer, {now})'
-/** initialize: the server's clock, read once so a store can tell how far the engine's is off. */
-export const selectServerTime = `select (extract(epoch from clock_timestamp()) * 1000)::bigint as now_ms`
-
 // Runs: creation and reads.
 
-/** createRun: none → pending, due at :availableAt; a taken idempotency key inserts nothing. (unique reflow_runs_idempotency) */
+/** createRun, and a schedule's fire or trigger (naming the schedule and slot): none → pending, due at :availableAt; a taken idempotency key inserts nothing. (unique reflow_runs_idempotency) */
 export const insertRun = `insert into reflow_runs
   (id, workflow, status, input_json, idempotency_key, created_at_ms, updated_at_ms, available_at_ms, current_step, schedule_id, schedule_slot_ms)
 values (:id, :workflow, 'pending', :inputJson, :idempotencyKey, {at:createdAt}, {at:createdAt}, {at:availableAt}, :firstStep,

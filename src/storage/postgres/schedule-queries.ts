@@ -47,12 +47,6 @@ export const setScheduleLastRun = `update reflow_schedules set last_run_id = :ru
 /** fire, overlap or no catch-up: the slot counted as skipped. (primary key) */
 export const skipScheduleSlot = `update reflow_schedules set skipped_count = skipped_count + 1, last_skipped_slot_ms = :slotMs where id = :id`
 
-/** fire, trigger: none → pending, naming the schedule and slot; a taken key inserts nothing. (unique reflow_runs_idempotency) */
-export const insertScheduledRun = `insert into reflow_runs
-  (id, workflow, status, input_json, idempotency_key, created_at_ms, updated_at_ms, available_at_ms, current_step, schedule_id, schedule_slot_ms)
-values (:runId, :workflow, 'pending', :inputJson, :idempotencyKey, {at:createdAt}, {at:createdAt}, {at:availableAt}, :firstStep, :id, :slotMs)
-on conflict (workflow, idempotency_key) where idempotency_key is not null do nothing`
-
 /** pause or resume (resume takes a new next slot, else it is kept). (primary key) */
 export const setSchedulePaused = `update reflow_schedules set paused = :paused, next_slot_ms = coalesce(:nextSlotMs, next_slot_ms),
   updated_at_ms = {now} where id = :id`

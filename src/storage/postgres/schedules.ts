@@ -9,7 +9,9 @@ import { StorageError } from '../../core/errors.ts'
 import { toSchedule } from '../rows.ts'
 import type { ScheduleRow, ScheduleStore, SlotOutcome } from '../store.ts'
 import type { PostgresConnection } from './connection.ts'
+import { insertRun } from './queries.ts'
 import * as q from './schedule-queries.ts'
+import { newRunValues } from './values.ts'
 
 export function createPostgresSchedules(db: PostgresConnection): ScheduleStore {
   const get = async (id: string): Promise<ScheduleRow | null> => {
@@ -56,18 +58,7 @@ export function createPostgresSchedules(db: PostgresConnection): ScheduleStore {
           return { outcome: 'skipped' }
         }
         const r = f.run
-        const inserted = await tx.query(q.insertScheduledRun, {
-          runId: r.id,
-          workflow: r.workflow,
-          inputJson: r.inputJson,
-          idempotencyKey: r.idempotencyKey,
-          createdAt: r.createdAt,
-          availableAt: r.availableAt,
-          firstStep: r.firstStep,
-          id: f.scheduleId,
-          slotMs: f.slotMs,
-          now: f.now,
-        })
+        const inserted = await tx.query(insertRun, { ...newRunValues(r), scheduleId: f.scheduleId, slotMs: f.slotMs })
         if (inserted.rowCount !== 1) return { outcome: 'taken' }
         await tx.query(q.setScheduleLastRun, { id: f.scheduleId, runId: r.id })
         return { outcome: 'created', runId: r.id }
@@ -85,15 +76,15 @@ export function createPostgresSchedules(db: PostgresConnection): ScheduleStore {
       const created = await db.transaction(`Triggering schedule "${id}"`, async (tx) => {
         const schedule = (await tx.query(q.selectScheduleForUpdate, { id })).rows[0]
         if (!schedule) return null
-        const inserted = await tx.query(q.insertScheduledRun, {
-          runId: run.id,
+        const inserted = await tx.query(insertRun, {
+          id: run.id,
           workflow: schedule.workflow,
           inputJson: schedule.input_json ?? null,
           idempotencyKey: run.idempotencyKey,
           createdAt: now,
           availableAt: now,
           firstStep: null,
-          id,
+          scheduleId: id,
           slotMs: now,
           now,
         })

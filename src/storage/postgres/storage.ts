@@ -14,7 +14,8 @@ import { describeOwner, STORE, type Store } from '../store.ts'
 import { PostgresConnection, type PgModule, type PgPool } from './connection.ts'
 import * as q from './queries.ts'
 import type { ClockSource } from './sql.ts'
-import { PostgresStore, stepValues } from './store.ts'
+import { PostgresStore } from './store.ts'
+import { stepValues } from './values.ts'
 
 export type { PgPool }
 

@@ -15,7 +15,7 @@ import { optionalNumber, toAttempt, toClaim, toRun, toStep, toSummary } from '..
 import {
   assertListLimit,
   decodeRunCursor,
-  encodeRunCursor,
+  runPage,
   newRunDetails,
   type AttemptWrite,
   type ChangeSource,
@@ -43,6 +43,7 @@ import type { PostgresConnection, WriteGroup } from './connection.ts'
 import * as q from './queries.ts'
 import * as iq from './inspect-queries.ts'
 import { createPostgresSchedules } from './schedules.ts'
+import { attemptValues, leaseValues, newRunValues, stepValues } from './values.ts'
 
 /** How long after a run fell due on the server nextDueAt still answers it (see nextDueAt). */
 const DUE_GRACE_MS = 1_000
@@ -92,7 +93,7 @@ export class PostgresStore implements Store {
       expired: !request.includeExpired ? 'no' : request.staleBefore === undefined ? 'lease' : 'stale',
     }
     const values: Record<string, unknown> = { workflows, limit, now, leaseMs: request.leaseMs, owner: request.owner }
-    if (kinds.expired !== 'no') values.exclude = request.exclude && request.exclude.size > 0 ? excluded(request.exclude) : []
+    if (kinds.expired !== 'no') values.exclude = request.exclude ? [...request.exclude.keys()] : []
     if (kinds.expired === 'stale') values.staleBefore = request.staleBefore
     const { rows } = await this.db.write('Claiming runs', this.claimStatement(kinds), values)
     if (rows.length === 0) return []
@@ -277,9 +278,7 @@ export class PostgresStore implements Store {
       // One more than the page: whether a next page exists without a second query.
       limit: query.limit + 1,
     })
-    const runs = rows.slice(0, query.limit).map(toSummary)
-    const last = runs.at(-1)
-    return { runs, nextCursor: rows.length > query.limit && last ? encodeRunCursor(last) : null }
+    return runPage(rows, query.limit, toSummary)
   }
 
   async stats({ now, windowsMs }: StatsRequest): Promise<RunStats> {
@@ -402,54 +401,6 @@ const STEP_RECORDS: WriteGroup = {
     const written = merged.rows.some((row) => row.id === values.runId)
     return { rows: [], rowCount: written ? 1 : 0 }
   },
-}
-
-/** The runs an engine still executes, as a list for `not (id = any(…))`. */
-function excluded(exclude: NonNullable<ClaimRequest['exclude']>): string[] {
-  return [...exclude.keys()]
-}
-
-export function newRunValues(run: NewRun): Record<string, unknown> {
-  return {
-    id: run.id,
-    workflow: run.workflow,
-    inputJson: run.inputJson,
-    idempotencyKey: run.idempotencyKey,
-    createdAt: run.createdAt,
-    availableAt: run.availableAt,
-    firstStep: run.firstStep,
-    now: run.createdAt,
-  }
-}
-
-function leaseValues(lease: Lease): Record<string, unknown> {
-  return { runId: lease.runId, leaseId: lease.leaseId }
-}
-
-export function stepValues(step: StepWrite): Record<string, unknown> {
-  return {
-    name: step.name,
-    stepStatus: step.status,
-    outputJson: step.outputJson,
-    error: step.error,
-    attempts: step.attempts,
-    startedAt: step.startedAt,
-    endedAt: step.endedAt,
-    eventId: step.eventId ?? null,
-  }
-}
-
-function attemptValues(a: AttemptWrite): Record<string, unknown> {
-  return {
-    attemptStep: a.stepName,
-    attempt: a.attempt,
-    attemptStatus: a.status,
-    attemptStartedAt: a.startedAt,
-    attemptEndedAt: a.endedAt,
-    errorName: a.errorName,
-    errorMessage: a.errorMessage,
-    errorStack: a.errorStack,
-  }
 }
 
 function toEvent(id: unknown, payload: unknown): StoredEvent {

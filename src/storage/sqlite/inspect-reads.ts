@@ -8,7 +8,7 @@ import type { RunStatus } from '../../core/types.ts'
 import {
   assertListLimit,
   decodeRunCursor,
-  encodeRunCursor,
+  runPage,
   type RunListQuery,
   type RunPage,
   type RunStats,
@@ -42,10 +42,7 @@ export function listRunPage(db: SqliteConnection, query: RunListQuery): Promise<
   })
   return db.read('Listing runs', () => {
     // One more than the page: whether a next page exists without a second query.
-    const rows = db.stmt(sql).all(...params, query.limit + 1)
-    const runs = rows.slice(0, query.limit).map(toSummary)
-    const last = runs.at(-1)
-    return { runs, nextCursor: rows.length > query.limit && last ? encodeRunCursor(last) : null }
+    return runPage(db.stmt(sql).all(...params, query.limit + 1), query.limit, toSummary)
   })
 }
 
